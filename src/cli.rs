@@ -1,0 +1,109 @@
+//! Command-line interface: clap definitions (their doc comments are the
+//! `--help` text), turned once into validated settings.
+
+use std::ffi::OsString;
+use std::net::IpAddr;
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+/// Watch a Go program's garbage collector live in your browser.
+///
+/// Runs PROGRAM with GODEBUG=gctrace=1,scavtrace=1 added to your GODEBUG,
+/// passes its output through untouched and serves a live page. With no
+/// PROGRAM, reads a trace from standard input (`prog 2>&1 | gcviz`,
+/// `gcviz < app.log`).
+#[derive(Debug, Parser)]
+#[command(name = "gcviz", version, args_conflicts_with_subcommands = true)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Option<Command>,
+
+    #[command(flatten)]
+    pub serve: ServeArgs,
+
+    /// The Go program to run and its arguments (put `--` before it if it
+    /// shares a name with a gcviz subcommand).
+    #[arg(
+        value_name = "PROGRAM",
+        trailing_var_arg = true,
+        allow_hyphen_values = true
+    )]
+    pub program: Vec<OsString>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Parse a trace and print one JSON object per record (NDJSON) on stdout.
+    Parse(ParseArgs),
+    /// Replay a real trace bundled in gcviz at its recorded pace, with the live page.
+    Demo(DemoArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ParseArgs {
+    /// Trace file to read; `-` or nothing reads standard input.
+    #[arg(value_name = "FILE")]
+    pub file: Option<PathBuf>,
+
+    /// Also write the text that is not a runtime record to stderr, exactly as
+    /// the wrapper forwards it.
+    #[arg(long)]
+    pub passthrough: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct DemoArgs {
+    #[command(flatten)]
+    pub serve: ServeArgs,
+
+    /// Replay this many times faster than recorded.
+    #[arg(long, default_value_t = 1.0)]
+    pub speed: f64,
+}
+
+/// Where and how the live page is served.
+#[derive(Debug, Clone, Args)]
+pub struct ServeArgs {
+    /// Address to listen on. Anything but loopback requires the access token.
+    #[arg(
+        short = 'i',
+        long = "bind",
+        default_value = "127.0.0.1",
+        value_name = "ADDR"
+    )]
+    pub bind: IpAddr,
+
+    /// Port to listen on (0 picks a free one).
+    #[arg(short, long, default_value_t = 0)]
+    pub port: u16,
+
+    /// Open the page in a browser.
+    #[arg(short, long)]
+    pub open: bool,
+
+    /// Access token for the page (generated when binding beyond loopback).
+    #[arg(long, env = "GCVIZ_TOKEN", hide_env_values = true)]
+    pub token: Option<String>,
+
+    /// Exit when the program exits or input ends, instead of serving the final
+    /// picture until Ctrl-C. Default: on when stderr is not a terminal.
+    #[arg(long, overrides_with = "keep_serving")]
+    pub exit_with_program: bool,
+
+    /// Keep serving the final picture after the program exits or input ends.
+    #[arg(long)]
+    pub keep_serving: bool,
+
+    /// In pipe mode, sample this process's memory (RSS) from /proc.
+    #[arg(long)]
+    pub pid: Option<u32>,
+
+    /// Write every record to this file as it is parsed (replay with `gcviz < FILE`).
+    #[arg(long, value_name = "FILE")]
+    pub record: Option<PathBuf>,
+
+    /// Do not start the web server (pass output through and parse only).
+    #[arg(long)]
+    pub no_server: bool,
+}

@@ -1,0 +1,194 @@
+//! The trace grammar: clean record text to typed records, where records can
+//! start in a line, and (in `scanner`) the streaming state machine that finds
+//! records in raw stderr bytes, repairs torn ones and hands everything else
+//! back as pass-through text.
+
+mod gc;
+mod num;
+mod pieces;
+mod repair;
+mod scan;
+mod scav;
+
+pub use scan::{Limits, Scanner, Sink, Stats};
+
+use memchr::memmem;
+use nom::Parser;
+use nom::combinator::all_consuming;
+
+use crate::event::Record;
+
+/// Parses one whole record (no newline, no other text). `None` when the text
+/// is not exactly one runtime record.
+pub fn parse_record(text: &[u8]) -> Option<Record> {
+    let first = *text.first()?;
+    let rec = match first {
+        b'g' if text.starts_with(b"gc ") => all_consuming(gc::gc).parse(text).ok()?.1.into(),
+        b'g' => all_consuming(gc::legacy_gc).parse(text).ok()?.1.into(),
+        b's' if text.starts_with(b"scav ") => all_consuming(scav::scav).parse(text).ok()?.1.into(),
+        b's' | b'f' | b'G' => {
+            if text.ends_with(b"(MB)") {
+                all_consuming(scav::scvg).parse(text).ok()?.1.into()
+            } else if text.ends_with(b"released") {
+                all_consuming(scav::scvg_released)
+                    .parse(text)
+                    .ok()?
+                    .1
+                    .into()
+            } else {
+                all_consuming(scav::gc_forced).parse(text).ok()?.1.into()
+            }
+        }
+        _ => return None,
+    };
+    Some(rec)
+}
+
+macro_rules! into_record {
+    ($($t:ident),*) => {$(
+        impl From<crate::event::$t> for Record {
+            fn from(v: crate::event::$t) -> Self {
+                Record::$t(v)
+            }
+        }
+    )*};
+}
+into_record!(Gc, LegacyGc, Scav, Scvg, ScvgReleased, GcForced);
+
+/// Finds the places in a line where a runtime record could start.
+pub struct Anchors {
+    gc: memmem::Finder<'static>,
+    sc: memmem::Finder<'static>,
+    forced: memmem::Finder<'static>,
+}
+
+impl Default for Anchors {
+    fn default() -> Self {
+        Anchors {
+            gc: memmem::Finder::new("gc"),
+            sc: memmem::Finder::new("scv"),
+            forced: memmem::Finder::new("GC forced"),
+        }
+    }
+}
+
+impl Anchors {
+    /// Start offsets of possible records in `text`, ascending. `scav ` and
+    /// `scvg` are found through `sc`; `forced scvg` starts 7 bytes earlier.
+    pub fn find(&self, text: &[u8], out: &mut Vec<usize>) {
+        out.clear();
+        for p in self.gc.find_iter(text) {
+            let next = text.get(p + 2).copied();
+            if next == Some(b' ') || next.is_some_and(|b| b.is_ascii_digit()) {
+                out.push(p);
+            }
+        }
+        for p in memmem::find_iter(text, b"scav ") {
+            out.push(p);
+        }
+        for p in self.sc.find_iter(text) {
+            if text[p..].starts_with(b"scvg") {
+                if p >= 7 && &text[p - 7..p] == b"forced " {
+                    out.push(p - 7);
+                }
+                out.push(p);
+            }
+        }
+        for p in self.forced.find_iter(text) {
+            out.push(p);
+        }
+        out.sort_unstable();
+        out.dedup();
+    }
+
+    /// Could `tail` (the end of a partial line) be the start of a record whose
+    /// anchor is not complete yet, e.g. `g`, `sca`, `GC fo`?
+    pub fn is_prefix_at_end(text: &[u8]) -> Option<usize> {
+        const HEADS: [&[u8]; 5] = [b"gc ", b"scav ", b"scvg", b"forced scvg", b"GC forced"];
+        (1..=11.min(text.len())).rev().find_map(|n| {
+            let tail = &text[text.len() - n..];
+            HEADS
+                .iter()
+                .any(|h| h.len() > n && h.starts_with(tail))
+                .then_some(text.len() - n)
+        })
+    }
+}
+
+/// Lines other GODEBUG settings print to the same stderr (`pacer:`, `SCHED`,
+/// inittrace `init`): recognised so they are counted and never mistaken for
+/// gc records; they stay in the pass-through because the user asked for them.
+pub fn is_other_runtime_line(line: &[u8]) -> bool {
+    line.starts_with(b"pacer: ")
+        || (line.starts_with(b"SCHED ") && memmem::find(line, b"gomaxprocs=").is_some())
+        || (line.starts_with(b"init ")
+            && line.ends_with(b" allocs")
+            && memmem::find(line, b" ms clock, ").is_some())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dispatch_by_shape() {
+        let cases: [(&str, &str); 6] = [
+            (
+                "gc 1 @0.000s 6%: 0.19+0.14+0.005 ms clock, 0.39+0.009/0.13/0.085+0.011 ms cpu, 4->4->4 MB, 4 MB goal, 0 MB stacks, 0 MB globals, 2 P",
+                "gc",
+            ),
+            (
+                "gc3(1): 0+0+0 ms 0 -> 0 MB 61 -> 57 (62-5) objects 0 handoff",
+                "gc",
+            ),
+            (
+                "scav 0 KiB work (bg), 0 KiB work (eager), 4576 KiB now, 99% util",
+                "scav",
+            ),
+            (
+                "scvg0: inuse: 1, idle: 0, sys: 1, released: 0, consumed: 1 (MB)",
+                "scvg",
+            ),
+            ("forced scvg: 3 MB released", "scvg_released"),
+            ("GC forced", "gc_forced"),
+        ];
+        for (text, kind) in cases {
+            assert_eq!(
+                parse_record(text.as_bytes()).map(|r| r.kind()),
+                Some(kind),
+                "{text}"
+            );
+        }
+        for text in ["gc is fun", "gc 1 @0.000s", "scav", "", "GC forced now"] {
+            assert!(parse_record(text.as_bytes()).is_none(), "{text}");
+        }
+    }
+
+    #[test]
+    fn anchors_and_partial_heads() {
+        let a = Anchors::default();
+        let mut v = Vec::new();
+        a.find(
+            b"x gc 1 forced scvg: y scav 1 GC forced gc2(1) gcfoo",
+            &mut v,
+        );
+        assert_eq!(v, vec![2, 7, 14, 22, 29, 39]);
+        assert_eq!(Anchors::is_prefix_at_end(b"hello g"), Some(6));
+        assert_eq!(Anchors::is_prefix_at_end(b"hello GC for"), Some(6));
+        assert_eq!(Anchors::is_prefix_at_end(b"hello"), None);
+    }
+
+    #[test]
+    fn other_runtime_lines() {
+        assert!(is_other_runtime_line(
+            b"pacer: assist ratio=+1.299014e+000 (scan 0 MB in 3->4 MB) workers=0++2.500000e-001"
+        ));
+        assert!(is_other_runtime_line(
+            b"SCHED 0ms: gomaxprocs=2 idleprocs=0 threads=4"
+        ));
+        assert!(is_other_runtime_line(
+            b"init runtime @0.025 ms, 0.037 ms clock, 0 bytes, 0 allocs"
+        ));
+        assert!(!is_other_runtime_line(b"init complete"));
+    }
+}

@@ -1,0 +1,151 @@
+//! Number fragments shared by every record grammar: unsigned decimals that
+//! refuse to overflow, the runtime's millisecond and second decimals, and hex.
+
+use nom::bytes::complete::{tag, take_while1};
+use nom::character::complete::digit1;
+use nom::combinator::{map_opt, opt, recognize};
+use nom::sequence::pair;
+use nom::{IResult, Parser};
+
+use crate::event::Terms;
+
+pub type In<'a> = &'a [u8];
+
+/// Digits to u64; `None` past `u64::MAX`, so an absurd number makes the record
+/// unparseable instead of wrapping.
+pub fn digits_to_u64(d: &[u8]) -> Option<u64> {
+    let mut v: u64 = 0;
+    for &b in d {
+        v = v.checked_mul(10)?.checked_add(u64::from(b - b'0'))?;
+    }
+    Some(v)
+}
+
+/// `123`
+pub fn uint(i: In) -> IResult<In, u64> {
+    map_opt(digit1, digits_to_u64).parse(i)
+}
+
+/// `-1` or `7`: the runtime prints a negative integer as `-` then digits.
+pub fn int(i: In) -> IResult<In, i64> {
+    let (i, neg) = opt(tag("-")).parse(i)?;
+    let (i, v) = map_opt(uint, |v| i64::try_from(v).ok()).parse(i)?;
+    Ok((i, if neg.is_some() { -v } else { v }))
+}
+
+/// `0.016`, `12`, `1.0`: fmtNSAsMS output, and the `@0.315` seconds.
+pub fn decimal(i: In) -> IResult<In, f64> {
+    map_opt(recognize(pair(digit1, opt(pair(tag("."), digit1)))), to_f64).parse(i)
+}
+
+/// Decimal text to the nearest f64. Exact integer over power of ten is
+/// correctly rounded by IEEE division, which is the common, fast case.
+fn to_f64(text: &[u8]) -> Option<f64> {
+    const POW10: [f64; 16] = [
+        1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15,
+    ];
+    if text.len() <= 16 {
+        let mut mant: u64 = 0;
+        let mut frac_digits = None;
+        for &b in text {
+            if b == b'.' {
+                frac_digits = Some(0usize);
+            } else {
+                mant = mant * 10 + u64::from(b - b'0');
+                if let Some(n) = frac_digits.as_mut() {
+                    *n += 1;
+                }
+            }
+        }
+        let scale = frac_digits.unwrap_or(0);
+        if mant < (1 << 53) && scale < POW10.len() {
+            return Some(mant as f64 / POW10[scale]);
+        }
+    }
+    std::str::from_utf8(text).ok()?.parse().ok()
+}
+
+/// `0x1f`: Go 1.0/1.1 printed scavenger amounts with `%p`.
+pub fn hex(i: In) -> IResult<In, u64> {
+    let (i, _) = tag("0x").parse(i)?;
+    map_opt(take_while1(|b: u8| b.is_ascii_hexdigit()), |h: &[u8]| {
+        u64::from_str_radix(std::str::from_utf8(h).ok()?, 16).ok()
+    })
+    .parse(i)
+}
+
+/// Decimals joined by separators, e.g. `0.042+0.11/0.50/0.10+0.082`.
+#[derive(Debug, Clone, Copy)]
+pub struct Joined {
+    pub terms: Terms,
+    seps: [u8; Terms::CAPACITY],
+}
+
+impl Joined {
+    /// The separators between the terms, in order.
+    pub fn seps(&self) -> &[u8] {
+        &self.seps[..self.terms.len().saturating_sub(1)]
+    }
+}
+
+/// Up to [`Terms::CAPACITY`] decimals joined by any byte of `seps`.
+pub fn joined<'a>(i: In<'a>, seps: &[u8]) -> IResult<In<'a>, Joined> {
+    let mut values = [0.0; Terms::CAPACITY];
+    let mut used = [0u8; Terms::CAPACITY];
+    let (mut i, first) = decimal(i)?;
+    values[0] = first;
+    let mut n = 1;
+    while let Some((&sep, rest)) = i.split_first() {
+        if !seps.contains(&sep) || n == Terms::CAPACITY {
+            break;
+        }
+        let Ok((rest, v)) = decimal(rest) else { break };
+        values[n] = v;
+        used[n - 1] = sep;
+        n += 1;
+        i = rest;
+    }
+    let terms = Terms::from_parts(values, n);
+    Ok((i, Joined { terms, seps: used }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn decimals_match_std_parse() {
+        for s in [
+            "0",
+            "0.016",
+            "0.050",
+            "0.60",
+            "1.0",
+            "9.9",
+            "12",
+            "4500",
+            "18446744073709",
+            "0.315",
+            "18445023415.341",
+        ] {
+            let (_, v) = decimal(s.as_bytes()).unwrap();
+            assert_eq!(v, s.parse::<f64>().unwrap(), "{s}");
+        }
+    }
+
+    #[test]
+    fn uint_refuses_overflow() {
+        assert_eq!(uint(b"18446744073709551615").unwrap().1, u64::MAX);
+        assert!(uint(b"18446744073709551616").is_err());
+    }
+
+    #[test]
+    fn negative_round() {
+        assert_eq!(int(b"-1:").unwrap(), (&b":"[..], -1));
+    }
+
+    #[test]
+    fn hex_amount() {
+        assert_eq!(hex(b"0x1f MB").unwrap(), (&b" MB"[..], 31));
+    }
+}

@@ -1,0 +1,559 @@
+//! Streaming: raw stderr bytes in any chunking -> typed events plus the
+//! program's own text, byte for byte. Lines with no possible record pass
+//! straight through; a line with a record start that does not parse whole
+//! opens a window of up to a few lines that the repair aligner searches. Every
+//! buffer is bounded; what cannot be rebuilt is counted and passed through.
+//! Pure: the caller passes the time in.
+
+use memchr::memchr;
+use serde::Serialize;
+
+use super::pieces::Family;
+use super::repair::{self, Alignment, Constraints};
+use super::{Anchors, is_other_runtime_line, parse_record};
+use crate::analysis::Analysis;
+use crate::event::{Event, GcFormat, Record, ScavFormat};
+
+/// Where the scanner's output goes.
+pub trait Sink {
+    fn record(&mut self, event: Event);
+    /// Text that is not a runtime record, in stream order.
+    fn text(&mut self, bytes: &[u8]);
+}
+
+/// Bounds on what the scanner holds.
+#[derive(Debug, Clone)]
+pub struct Limits {
+    /// A line longer than this is passed through in pieces and counted.
+    pub max_line: usize,
+    /// A torn record is searched for over at most this many lines...
+    pub window_lines: usize,
+    /// ... and this many bytes.
+    pub window_bytes: usize,
+    /// After this long without input, held text is decided and released.
+    pub idle_ms: u64,
+    /// A record torn into more places than this is not believed.
+    pub max_gaps: u32,
+    /// Lines to look past a record whose newline came after other text.
+    pub lookahead_lines: usize,
+    /// Window over which GC CPU and frequency are computed.
+    pub analysis_window_s: f64,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_line: 64 * 1024,
+            window_lines: 12,
+            window_bytes: 16 * 1024,
+            idle_ms: 50,
+            max_gaps: 12,
+            lookahead_lines: 4,
+            analysis_window_s: 10.0,
+        }
+    }
+}
+
+/// What the scanner has seen.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct Stats {
+    pub bytes: u64,
+    pub lines: u64,
+    pub records: u64,
+    pub gc: u64,
+    pub scav: u64,
+    pub scvg: u64,
+    pub gc_forced: u64,
+    /// Records rebuilt from pieces torn apart by other writes.
+    pub repaired: u64,
+    /// Text that started like a record but could not be rebuilt (passed through).
+    pub unresolved: u64,
+    /// gc cycles missing between consecutive numbers of one process.
+    pub gaps: u64,
+    /// Times the gc numbers restarted (another process in the same stream).
+    pub restarts: u64,
+    /// Lines longer than the limit, passed through in pieces.
+    pub long_lines: u64,
+    /// `pacer:`, `SCHED`, `init` lines of other GODEBUG settings.
+    pub other_runtime: u64,
+}
+
+/// When held text must be decided now.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Flush {
+    No,
+    /// Nothing arrived for `idle_ms`: a record in progress would have finished.
+    Idle,
+    Eof,
+}
+
+/// Lines of the buffer, relative to `head`, being searched for a torn record.
+#[derive(Debug, Clone, Copy)]
+struct Window {
+    /// End of the last line in the window.
+    end: usize,
+    lines: usize,
+}
+
+/// Process boundaries, the stream's timeline, and what the process's
+/// records look like (a repair must keep to it).
+#[derive(Debug, Default)]
+struct Timeline {
+    proc: u32,
+    last_gc: Option<u64>,
+    offset_s: f64,
+    last_t_s: Option<f64>,
+    procs: Option<u64>,
+    gc_format: Option<GcFormat>,
+    scav_format: Option<ScavFormat>,
+}
+
+impl Timeline {
+    /// A repaired record's gc number is the next one, or 1 (a new process);
+    /// `relaxed` also allows a few lost cycles in between.
+    fn accepts_gc(&self, n: u64, relaxed: bool) -> bool {
+        match self.last_gc {
+            None => true,
+            Some(last) if relaxed => n == 1 || (n > last && n - last <= 64),
+            Some(last) => n == 1 || n == last + 1,
+        }
+    }
+
+    fn accepts_procs(&self, p: u64) -> bool {
+        self.procs.is_none_or(|q| q == p)
+    }
+
+    fn accepts_shape(&self, f: Family) -> bool {
+        match f {
+            Family::Gc(g) => self.gc_format.is_none_or(|q| q == g),
+            Family::Scav(s) => self.scav_format.is_none_or(|q| q == s),
+            Family::Other => true,
+        }
+    }
+}
+
+pub struct Scanner {
+    limits: Limits,
+    buf: Vec<u8>,
+    /// First byte of `buf` not yet decided.
+    head: usize,
+    /// 1-based line number of `buf[head]`.
+    line_no: u64,
+    window: Option<Window>,
+    last_data_ms: u64,
+    /// The current partial line was already counted as too long.
+    long_line: bool,
+    anchors: Anchors,
+    found: Vec<usize>,
+    timeline: Timeline,
+    analysis: Analysis,
+    seq: u64,
+    stats: Stats,
+}
+
+impl Default for Scanner {
+    fn default() -> Self {
+        Scanner::new(Limits::default())
+    }
+}
+
+impl Scanner {
+    pub fn new(limits: Limits) -> Self {
+        let analysis = Analysis::new(limits.analysis_window_s);
+        Scanner {
+            limits,
+            buf: Vec::new(),
+            head: 0,
+            line_no: 1,
+            window: None,
+            last_data_ms: 0,
+            long_line: false,
+            anchors: Anchors::default(),
+            found: Vec::new(),
+            timeline: Timeline::default(),
+            analysis,
+            seq: 0,
+            stats: Stats::default(),
+        }
+    }
+
+    pub fn stats(&self) -> &Stats {
+        &self.stats
+    }
+
+    /// Bytes held, waiting for the rest of a record.
+    pub fn pending(&self) -> usize {
+        self.buf.len() - self.head
+    }
+
+    /// Takes the next chunk of the stream, received at `now_ms`.
+    pub fn feed(&mut self, bytes: &[u8], now_ms: u64, sink: &mut impl Sink) {
+        self.stats.bytes += bytes.len() as u64;
+        self.last_data_ms = now_ms;
+        self.buf.extend_from_slice(bytes);
+        self.pump(Flush::No, sink);
+    }
+
+    /// Lets time pass: after `idle_ms` without input, held text is decided.
+    pub fn tick(&mut self, now_ms: u64, sink: &mut impl Sink) {
+        if self.pending() > 0 && now_ms.saturating_sub(self.last_data_ms) >= self.limits.idle_ms {
+            self.pump(Flush::Idle, sink);
+        }
+    }
+
+    /// End of stream: everything held is decided.
+    pub fn finish(&mut self, sink: &mut impl Sink) {
+        self.pump(Flush::Eof, sink);
+    }
+
+    fn pump(&mut self, flush: Flush, sink: &mut impl Sink) {
+        while if self.window.is_some() {
+            self.step_window(flush, sink)
+        } else {
+            self.step_line(flush, sink)
+        } {}
+        if self.head > 0 {
+            self.buf.drain(..self.head);
+            self.head = 0;
+        }
+    }
+
+    /// The next complete line at or after `from` (relative to head): its end.
+    fn line_end(&self, from: usize) -> Option<usize> {
+        memchr(b'\n', &self.buf[self.head + from..]).map(|i| from + i + 1)
+    }
+
+    /// No window open: decide the next line. Returns whether it made progress.
+    fn step_line(&mut self, flush: Flush, sink: &mut impl Sink) -> bool {
+        let Some(end) = self.line_end(0) else {
+            return self.step_partial(flush, sink);
+        };
+        let line_start = self.head;
+        let line = &self.buf[line_start..line_start + end];
+        if end > self.limits.max_line && !self.long_line {
+            self.stats.long_lines += 1;
+        }
+        self.anchors.find(line, &mut self.found);
+        if self.found.is_empty() {
+            if is_other_runtime_line(strip_eol(line)) {
+                self.stats.other_runtime += 1;
+            }
+            sink.text(line);
+            self.consume_text(end);
+            return true;
+        }
+        if let Some((at, record)) = self.whole_record(line_start, end) {
+            sink.text(&self.buf[line_start..line_start + at]);
+            let raw = strip_eol(&self.buf[line_start + at..line_start + end]).to_vec();
+            self.emit(record, self.line_no, false, raw, sink);
+            self.consume_text(end);
+            return true;
+        }
+        if end > self.limits.window_bytes {
+            self.count_fragment(line_start, end);
+            sink.text(&self.buf[line_start..line_start + end]);
+            self.consume_text(end);
+            return true;
+        }
+        self.window = Some(Window { end, lines: 1 });
+        true
+    }
+
+    /// A record that fills the rest of the line from one of its anchors.
+    fn whole_record(&self, start: usize, end: usize) -> Option<(usize, Record)> {
+        let line = strip_eol(&self.buf[start..start + end]);
+        self.found
+            .iter()
+            .find_map(|&at| parse_record(&line[at..]).map(|r| (at, r)))
+    }
+
+    /// The buffer holds no complete line: release what cannot start a record
+    /// now, so a prompt shows at once; the rest waits for more input.
+    fn step_partial(&mut self, flush: Flush, sink: &mut impl Sink) -> bool {
+        if self.pending() == 0 {
+            return false;
+        }
+        let release = if flush != Flush::No {
+            let len = self.pending();
+            self.count_fragment(self.head, len);
+            len
+        } else if self.pending() > self.limits.max_line {
+            // Held text never grows past the limit, record start or not: keep
+            // only as much as one record can be.
+            if !self.long_line {
+                self.long_line = true;
+                self.stats.long_lines += 1;
+            }
+            self.pending() - MAX_RECORD
+        } else {
+            let rest = &self.buf[self.head..];
+            self.anchors.find(rest, &mut self.found);
+            let first = self.found.first().copied();
+            first
+                .or_else(|| Anchors::is_prefix_at_end(rest))
+                .unwrap_or(rest.len())
+        };
+        if release > 0 {
+            sink.text(&self.buf[self.head..self.head + release]);
+            self.head += release;
+        }
+        false
+    }
+
+    /// A window is open: try to rebuild its record, or grow or give it up.
+    fn step_window(&mut self, flush: Flush, sink: &mut impl Sink) -> bool {
+        let Some(w) = self.window else { return false };
+        if let Some(al) = self.align(w.end, None) {
+            if !al.has_suffix_gap() {
+                return self.commit(al, sink);
+            }
+            return match self.settle_suffix(al, flush) {
+                Some(al) => self.commit(al, sink),
+                None => false,
+            };
+        }
+        if w.lines >= self.limits.window_lines
+            || w.end >= self.limits.window_bytes
+            || flush != Flush::No
+        {
+            return self.abandon(sink);
+        }
+        match self.line_end(w.end) {
+            None => {
+                if self.pending() - w.end > self.limits.max_line {
+                    return self.abandon(sink);
+                }
+                false
+            }
+            Some(end) => {
+                // Runtime records never interleave: a whole record on the next
+                // line means the window's record will not be completed.
+                let (start, len) = (self.head + w.end, end - w.end);
+                self.anchors
+                    .find(&self.buf[start..start + len], &mut self.found);
+                if !self.found.is_empty() && self.whole_record(start, len).is_some() {
+                    return self.abandon(sink);
+                }
+                self.window = Some(Window {
+                    end,
+                    lines: w.lines + 1,
+                });
+                true
+            }
+        }
+    }
+
+    /// Aligns the window's first `end` bytes, trusting the next gc number
+    /// first and a few lost cycles only if that fails.
+    fn align(&self, end: usize, end_at: Option<usize>) -> Option<Alignment> {
+        self.align_with(end, end_at, false)
+            .or_else(|| self.align_with(end, end_at, true))
+    }
+
+    fn align_with(&self, end: usize, end_at: Option<usize>, relaxed: bool) -> Option<Alignment> {
+        let tl = &self.timeline;
+        let c = Constraints {
+            accept_gc: &|n| tl.accepts_gc(n, relaxed),
+            accept_procs: &|p| tl.accepts_procs(p),
+            accept_shape: &|f| tl.accepts_shape(f),
+            end_at,
+            max_gaps: self.limits.max_gaps,
+        };
+        repair::align(&self.buf[self.head..self.head + end], &c)
+    }
+
+    /// Other text sits between a record's last piece and a newline: that
+    /// newline may be the other text's own, with the record's last pieces on
+    /// the next lines (` P`, ` (forced)`, or its newline alone). Re-align over
+    /// a few more lines and keep a later end that needs fewer insertions (or as
+    /// few, when the later line is just the record's tail). `None`: wait for
+    /// more input.
+    fn settle_suffix(&mut self, al: Alignment, flush: Flush) -> Option<Alignment> {
+        let mut best = al;
+        let mut at = best.spans.last().map_or(0, |s| s.end);
+        for _ in 0..self.limits.lookahead_lines {
+            let Some(end) = self.line_end(at) else {
+                return if flush == Flush::No { None } else { Some(best) };
+            };
+            if end > self.limits.window_bytes {
+                break;
+            }
+            let (start, len) = (self.head + at, end - at);
+            if let Some(later) = self.align(end, Some(end)) {
+                let body = strip_eol(&self.buf[start..start + len]);
+                let tail_only =
+                    body.is_empty() || body == b" (forced)" || body == b" [controller reset]";
+                let same_record = later.spans[0] == best.spans[0];
+                if same_record && (later.gaps < best.gaps || (later.gaps == best.gaps && tail_only))
+                {
+                    best = later;
+                }
+            }
+            self.anchors
+                .find(&self.buf[start..start + len], &mut self.found);
+            if !self.found.is_empty() && self.whole_record(start, len).is_some() {
+                break;
+            }
+            at = end;
+        }
+        Some(best)
+    }
+
+    /// Emits a rebuilt record and the other text around and inside it.
+    fn commit(&mut self, al: Alignment, sink: &mut impl Sink) -> bool {
+        let window = &self.buf[self.head..];
+        let text = al.text(window);
+        let Some(record) = parse_record(strip_eol(&text)) else {
+            return self.abandon(sink);
+        };
+        let first_line_end = memchr(b'\n', window).map_or(window.len(), |i| i + 1);
+        let start = al.spans[0].start;
+        if start >= first_line_end {
+            // The window's first line led nowhere.
+            self.count_fragment(self.head, first_line_end);
+        }
+        let window = &self.buf[self.head..];
+        let line = self.line_no + memchr::memchr_iter(b'\n', &window[..start]).count() as u64;
+        let mut at = 0;
+        for s in &al.spans {
+            if s.start > at {
+                sink.text(&window[at..s.start]);
+            }
+            at = s.end;
+        }
+        let raw = strip_eol(&text).to_vec();
+        self.emit(record, line, al.gaps > 0, raw, sink);
+        self.window = None;
+        self.consume_text(at);
+        true
+    }
+
+    /// Gives up on the window's first line: it passes through as text.
+    fn abandon(&mut self, sink: &mut impl Sink) -> bool {
+        self.window = None;
+        let end = self.line_end(0).unwrap_or(self.pending());
+        self.count_fragment(self.head, end);
+        sink.text(&self.buf[self.head..self.head + end]);
+        self.consume_text(end);
+        true
+    }
+
+    /// Counts text passed through that began like a record (`gc 12`, `scav 0`),
+    /// as opposed to text that merely mentions gc.
+    fn count_fragment(&mut self, start: usize, len: usize) {
+        let text = &self.buf[start..start + len];
+        self.anchors.find(text, &mut self.found);
+        if self.found.iter().any(|&at| looks_like_record(&text[at..])) {
+            self.stats.unresolved += 1;
+        }
+    }
+
+    /// Advances past `len` decided bytes, counting the lines they end.
+    fn consume_text(&mut self, len: usize) {
+        let lines =
+            memchr::memchr_iter(b'\n', &self.buf[self.head..self.head + len]).count() as u64;
+        if lines > 0 {
+            self.long_line = false;
+        }
+        self.line_no += lines;
+        self.stats.lines += lines;
+        self.head += len;
+    }
+
+    fn emit(
+        &mut self,
+        record: Record,
+        line: u64,
+        repaired: bool,
+        raw: Vec<u8>,
+        sink: &mut impl Sink,
+    ) {
+        let mut window = None;
+        let t_s = match &record {
+            Record::Gc(g) => {
+                self.stats.gc += 1;
+                self.note_gc(g.gc);
+                let t = self.timeline.offset_s + g.at_s;
+                self.timeline.last_t_s = Some(t);
+                self.timeline.procs = Some(g.procs);
+                self.timeline.gc_format = Some(g.format);
+                window = Some(self.analysis.on_gc(self.timeline.proc, g));
+                Some(t)
+            }
+            Record::LegacyGc(g) => {
+                self.stats.gc += 1;
+                self.note_gc(g.gc);
+                None
+            }
+            Record::Scav(sc) => {
+                self.stats.scav += 1;
+                self.timeline.scav_format = Some(sc.format);
+                self.timeline.last_t_s
+            }
+            Record::Scvg(_) | Record::ScvgReleased(_) => {
+                self.stats.scvg += 1;
+                self.timeline.last_t_s
+            }
+            Record::GcForced(_) => {
+                self.stats.gc_forced += 1;
+                self.timeline.last_t_s
+            }
+        };
+        self.stats.records += 1;
+        if repaired {
+            self.stats.repaired += 1;
+        }
+        let event = Event {
+            seq: self.seq,
+            proc: self.timeline.proc,
+            line,
+            repaired,
+            t_s,
+            record,
+            window,
+            raw: String::from_utf8(raw)
+                .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned()),
+        };
+        self.seq += 1;
+        sink.record(event);
+    }
+
+    /// Tracks gc numbers: a restart means another process, a jump lost cycles.
+    fn note_gc(&mut self, n: u64) {
+        let tl = &mut self.timeline;
+        match tl.last_gc {
+            Some(last) if n <= last => {
+                tl.proc += 1;
+                tl.offset_s = tl.last_t_s.unwrap_or(0.0);
+                self.stats.restarts += 1;
+            }
+            Some(last) => self.stats.gaps += n - last - 1,
+            None => {}
+        }
+        tl.last_gc = Some(n);
+    }
+}
+
+/// One record is never longer than this (a gc line with every number at its
+/// widest is under 400 bytes).
+const MAX_RECORD: usize = 1024;
+
+/// The start of a record: its first piece and the number after it.
+fn looks_like_record(text: &[u8]) -> bool {
+    let digit_at = |n: usize| {
+        text.get(n)
+            .is_some_and(|b| b.is_ascii_digit() || *b == b'-')
+    };
+    (text.starts_with(b"gc ") && digit_at(3))
+        || (text.starts_with(b"gc") && digit_at(2))
+        || (text.starts_with(b"scav ") && digit_at(5))
+        || (text.starts_with(b"scvg") && (digit_at(4) || text.get(4) == Some(&b':')))
+        || text.starts_with(b"forced scvg")
+        || text.starts_with(b"GC forced")
+}
+
+/// A line without its `\n` and one `\r` before it.
+fn strip_eol(line: &[u8]) -> &[u8] {
+    let line = line.strip_suffix(b"\n").unwrap_or(line);
+    line.strip_suffix(b"\r").unwrap_or(line)
+}

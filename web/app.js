@@ -1,0 +1,819 @@
+/* gcviz page: reads the server's event stream (/events) and draws four
+   uPlot charts that share one time cursor. Data is kept in columns (one plain
+   array per value) that uPlot reads directly, appended in place; redraws are
+   batched to at most one per animation frame. Text that comes from the
+   observed program is only ever inserted with textContent. */
+'use strict';
+(function () {
+
+// ---------------------------------------------------------------- test hooks
+// Automated browser tests read this object; keep its shape stable.
+const gcviz = window.gcviz = { records: 0, status: null, ready: false, errors: [] };
+function noteError(err) {
+  gcviz.errors.push(String(err && err.message ? err.message : err));
+  if (gcviz.errors.length > 50) gcviz.errors.shift();
+}
+window.addEventListener('error', e => noteError(e.error || e.message));
+window.addEventListener('unhandledrejection', e => noteError(e.reason));
+
+// --------------------------------------------------------------------- token
+// The server may require ?token=...: every request this page makes carries it.
+const TOKEN = new URLSearchParams(location.search).get('token');
+function withToken(url) {
+  if (!TOKEN) return url;
+  return url + (url.includes('?') ? '&' : '?') + 'token=' + encodeURIComponent(TOKEN);
+}
+
+// ----------------------------------------------------------------- data model
+const KIND = { gc: 1, scav: 2, scvg: 3, scvg_released: 4, gc_forced: 5, rss: 6 };
+const F_FORCED = 1, F_REPAIRED = 2, F_AGG_MIN = 4, F_AGG_MAX = 8, F_AGG = F_AGG_MIN | F_AGG_MAX;
+const COLS = ['x', 'kind', 'proc', 'gc', 'flags', 'cycles', 'live', 'goal', 'hstart', 'hend',
+  'stacks', 'globals', 'sg', 'released', 'rss', 'stw', 'mark', 'cpuWin', 'assist', 'cpuCum',
+  'perMin', 'forcedMark', 'raw'];
+// Past this many live-appended rows, ask the server for a fresh (downsampled)
+// snapshot instead of growing without bound.
+const MAX_APPENDED = 200000;
+
+const num = v => (typeof v === 'number' && isFinite(v) ? v : null);
+const scaled = (v, d) => (num(v) == null ? null : v / d);
+
+function newTable() {
+  const t = { procs: new Set(), lastPerMin: null };
+  for (const c of COLS) t[c] = [];
+  return t;
+}
+
+/* One record (or snapshot row) -> the values of one table row, or null when it
+   has no place on the time axis (very old formats have no t_s). `t` supplies
+   the last GC frequency, so that a forced-GC marker sits on the frequency line. */
+function toRow(rec, t) {
+  const x = num(rec.t_s), kind = KIND[rec.kind];
+  if (x == null || !kind) return null;
+  let flags = (rec.forced === true ? F_FORCED : 0) | (rec.repaired === true ? F_REPAIRED : 0);
+  if (rec.agg === 'min') flags |= F_AGG_MIN;
+  if (rec.agg === 'max') flags |= F_AGG_MAX;
+  const r = { x, kind, proc: num(rec.proc) ?? 0, flags, cycles: num(rec.cycles),
+    raw: typeof rec.raw === 'string' ? rec.raw : null };
+  if (kind === KIND.gc) {
+    r.gc = num(rec.gc);
+    r.live = num(rec.heap_live_mb);
+    r.goal = num(rec.heap_goal_mb);
+    r.hstart = num(rec.heap_start_mb);
+    r.hend = num(rec.heap_end_mb);
+    r.stacks = num(rec.stacks_mb);
+    r.globals = num(rec.globals_mb);
+    // Since Go 1.18 stacks and globals count toward the heap goal; one line for both.
+    r.sg = r.stacks == null ? null : r.stacks + (r.globals ?? 0);
+    r.stw = num(rec.stw_ms);
+    r.mark = num(rec.mark_ms);
+    r.cpuWin = num(rec.gc_cpu_window_pct);
+    r.assist = num(rec.assist_window_pct);
+    r.cpuCum = num(rec.cpu_pct);
+    r.perMin = num(rec.gc_per_min);
+    if (r.perMin != null) t.lastPerMin = r.perMin;
+    if (flags & F_FORCED) r.forcedMark = r.perMin ?? t.lastPerMin ?? 0;
+  } else if (kind === KIND.scav) {
+    r.released = scaled(rec.released_kib, 1024);
+  } else if (kind === KIND.scvg) {
+    r.released = num(rec.released_mb);
+  } else if (kind === KIND.rss) {
+    r.rss = scaled(rec.rss_kib, 1024);
+  } else if (kind === KIND.gc_forced) {
+    r.forcedMark = t.lastPerMin ?? 0;
+  }
+  return r;
+}
+
+// First index whose x is > v (x is sorted ascending).
+function upperBound(xs, v) {
+  let lo = 0, hi = xs.length;
+  while (lo < hi) { const m = (lo + hi) >> 1; if (xs[m] <= v) lo = m + 1; else hi = m; }
+  return lo;
+}
+// First index whose x is >= v.
+function lowerBound(xs, v) {
+  let lo = 0, hi = xs.length;
+  while (lo < hi) { const m = (lo + hi) >> 1; if (xs[m] < v) lo = m + 1; else hi = m; }
+  return lo;
+}
+
+/* Append a row, keeping x sorted: records of different kinds can arrive
+   slightly out of time order, and uPlot needs an ascending x. */
+function pushRow(t, r) {
+  const n = t.x.length;
+  const i = n && r.x < t.x[n - 1] ? upperBound(t.x, r.x) : n;
+  for (const c of COLS) {
+    const v = r[c] ?? null;
+    if (i === n) t[c].push(v); else t[c].splice(i, 0, v);
+  }
+  t.procs.add(r.proc);
+}
+
+function rowAt(t, i) {
+  const r = {};
+  for (const c of COLS) r[c] = t[c][i];
+  return r;
+}
+
+function tableOf(rows) {
+  const t = newTable();
+  rows.sort((a, b) => a.x - b.x); // stable: equal times keep arrival order
+  for (const r of rows) pushRow(t, r);
+  return t;
+}
+
+// All data as received, and the rows the charts draw (filtered by process).
+const data = { all: newTable(), view: null, appended: 0 };
+data.view = data.all;
+let procFilter = 'all';
+
+// RSS belongs to the wrapped process as a whole, so it survives the filter.
+const accepts = r => procFilter === 'all' || r.proc === procFilter || r.kind === KIND.rss;
+
+function rebuildView() {
+  if (procFilter === 'all') { data.view = data.all; return; }
+  const t = newTable(), a = data.all;
+  for (let i = 0; i < a.x.length; i++) {
+    if (accepts({ proc: a.proc[i], kind: a.kind[i] })) pushRow(t, rowAt(a, i));
+  }
+  data.view = t;
+}
+
+// ------------------------------------------------------------- stream input
+function onSnapshot(msg) {
+  const rows = Array.isArray(msg.rows) ? msg.rows : [];
+  const t = newTable();
+  const parsed = [];
+  for (const rec of rows) { const r = toRow(rec, t); if (r) parsed.push(r); }
+  const table = tableOf(parsed);
+  table.lastPerMin = t.lastPerMin;
+  data.all = table;
+  data.appended = 0;
+  rebuildView();
+  updateProcSelect();
+  gcviz.records = rows.length;
+  if (msg.status) onStatus(msg.status);
+  pending.snapshot = true;
+  markDirty(true);
+}
+
+function onRecord(rec) {
+  gcviz.records++;
+  const r = toRow(rec, data.all);
+  if (!r) return;
+  const before = data.all.procs.size;
+  pushRow(data.all, r);
+  if (data.view !== data.all && accepts(r)) pushRow(data.view, r);
+  if (data.all.procs.size !== before) updateProcSelect();
+  pending.minNewX = Math.min(pending.minNewX, r.x);
+  if (++data.appended > MAX_APPENDED) connect();
+  markDirty(false);
+}
+
+function onStatus(st) {
+  gcviz.status = st;
+  pending.status = true;
+  schedule();
+}
+
+let es = null, retryTimer = null;
+function connect() {
+  if (es) es.close();
+  clearTimeout(retryTimer);
+  setConn('connecting…', '');
+  const src = es = new EventSource(withToken('events'));
+  const on = (name, fn) => src.addEventListener(name, e => {
+    try { fn(JSON.parse(e.data)); } catch (err) { noteError(err); }
+  });
+  on('snapshot', onSnapshot);
+  on('record', onRecord);
+  on('status', onStatus);
+  // The server dropped us for being slow: start over with a fresh snapshot.
+  on('resync', () => connect());
+  src.onopen = () => setConn('connected', 'ok');
+  src.onerror = () => {
+    if (src !== es) return;
+    if (src.readyState === EventSource.CLOSED) {
+      // EventSource gives up on HTTP errors; keep trying, the server may come back.
+      setConn('disconnected, retrying', 'bad');
+      retryTimer = setTimeout(connect, 3000);
+    } else {
+      setConn('reconnecting…', 'warn');
+    }
+  };
+}
+
+// -------------------------------------------------------------- formatting
+const pad2 = n => (n < 10 ? '0' : '') + n;
+
+// Axis ticks: short durations since the start of the run.
+function fmtTick(s) {
+  if (Math.abs(s) < 60) return +s.toFixed(3) + 's';
+  const neg = s < 0 ? '-' : '';
+  s = Math.round(Math.abs(s));
+  const h = Math.floor(s / 3600), m = Math.floor(s % 3600 / 60), sec = s % 60;
+  if (h === 0) return neg + m + 'm' + (sec ? pad2(sec) + 's' : '');
+  return neg + h + 'h' + (m || sec ? pad2(m) + 'm' : '') + (sec ? pad2(sec) + 's' : '');
+}
+
+// Legend and tooltip: precise time.
+function fmtTime(s) {
+  if (s == null) return '–';
+  if (s < 60) return s.toFixed(3) + ' s';
+  const h = Math.floor(s / 3600), m = Math.floor(s % 3600 / 60), sec = (s % 60).toFixed(1);
+  return (h ? h + 'h' + pad2(m) : m) + 'm' + (sec < 10 ? '0' : '') + sec + 's';
+}
+
+function fmtNum(v) {
+  if (v == null) return '–';
+  const a = Math.abs(v);
+  if (a >= 100) return v.toFixed(0);
+  if (a >= 10) return v.toFixed(1);
+  if (a >= 1) return v.toFixed(2);
+  return a === 0 ? '0' : v.toPrecision(2);
+}
+
+const fmtMiB = v => (Math.abs(v) >= 1024 ? fmtNum(v / 1024) + ' GiB' : fmtNum(v) + ' MiB');
+const fmtSpan = s => (s >= 3600 ? (s / 3600).toFixed(1) + ' h' : s >= 60 ? Math.round(s / 60) + ' min' : Math.round(s) + ' s');
+const SIGNALS = { 1: 'SIGHUP', 2: 'SIGINT', 3: 'SIGQUIT', 6: 'SIGABRT', 9: 'SIGKILL', 11: 'SIGSEGV', 15: 'SIGTERM' };
+
+// ------------------------------------------------------------------ header
+function el(tag, cls, text) {
+  const e = document.createElement(tag);
+  if (cls) e.className = cls;
+  if (text != null) e.textContent = String(text);
+  return e;
+}
+const $ = id => document.getElementById(id);
+
+function setConn(text, cls) {
+  const c = $('conn');
+  c.textContent = text;
+  c.className = 'badge ' + cls;
+}
+
+function stateText(st) {
+  if (st.state === 'running') return ['running', 'ok'];
+  if (st.state === 'eof') return ['end of input', ''];
+  if (st.state === 'exited') {
+    if (st.signal != null) return [`killed by signal ${st.signal}${SIGNALS[st.signal] ? ' (' + SIGNALS[st.signal] + ')' : ''}`, 'bad'];
+    return [`exited with code ${st.exit_code ?? '?'}`, st.exit_code === 0 ? '' : 'bad'];
+  }
+  return [String(st.state ?? 'unknown'), ''];
+}
+
+// Counts that mean something went wrong are highlighted when non-zero.
+const COUNTS = [
+  ['gc', 'GC cycles', false, 'GC cycles parsed'],
+  ['repaired', 'repaired', true, 'trace lines that had to be repaired (for example split by the program\'s own output)'],
+  ['unresolved', 'unresolved', true, 'trace-like lines that could not be parsed'],
+  ['gaps', 'gaps', true, 'missing GC cycle numbers: trace lines were lost'],
+  ['long_lines', 'long lines', true, 'lines longer than the limit, cut'],
+  ['dropped', 'dropped', true, 'records or events dropped because gcviz fell behind'],
+];
+
+function renderStatus() {
+  const st = gcviz.status;
+  if (!st) return;
+  const [text, cls] = stateText(st);
+  const s = $('status');
+  s.textContent = text;
+  s.className = 'badge state ' + cls;
+  const mode = $('mode');
+  mode.hidden = !st.mode;
+  mode.textContent = st.mode === 'pipe' ? 'reading a pipe' : st.mode === 'demo' ? 'demo data' : 'wrapping a program';
+  const cmd = st.command ?? (st.mode === 'pipe' ? '(standard input)' : '–');
+  $('command').textContent = cmd;
+  document.title = 'gcviz: ' + cmd;
+  $('pid').textContent = st.pid ?? '–';
+  const env = st.env || {};
+  const envText = ['GOGC', 'GOMEMLIMIT'].filter(k => env[k] != null && env[k] !== '').map(k => k + '=' + env[k]).join('  ');
+  $('env').textContent = envText;
+  $('env-wrap').hidden = !envText;
+
+  const c = st.counts || {};
+  const counts = $('counts');
+  counts.replaceChildren();
+  COUNTS.forEach(([key, label, bad, title], i) => {
+    const n = c[key] ?? 0;
+    if (key === 'long_lines' && !n) return; // rare: only mention when it happened
+    if (i) counts.append(' · ');
+    const span = el('span', bad && n ? 'warn' : '');
+    span.title = title;
+    span.append(el('span', 'n', n), ' ' + label);
+    counts.append(span);
+  });
+}
+
+function updateProcSelect() {
+  const procs = [...data.all.procs].sort((a, b) => a - b);
+  $('proc-wrap').hidden = procs.length < 2;
+  const sel = $('proc-select');
+  if (sel.options.length === procs.length + 1) return;
+  sel.replaceChildren(el('option', '', 'all'));
+  for (const p of procs) {
+    const o = el('option', '', 'process ' + p);
+    o.value = String(p);
+    sel.append(o);
+  }
+  sel.value = String(procFilter);
+}
+
+// ------------------------------------------------------------------ charts
+// Series colours come from CSS custom properties of the current theme.
+let pal = {};
+const PAGE_COLOURS = ['bg', 'fg', 'muted', 'grid'];
+const SERIES_COLOURS = ['live', 'goal', 'start', 'end', 'sg', 'released', 'rss', 'trend', 'stw', 'mark',
+  'cpu', 'assist', 'cpucum', 'freq', 'forced'];
+function readPalette() {
+  const cs = getComputedStyle(document.documentElement);
+  const read = name => cs.getPropertyValue(name).trim() || '#888';
+  for (const k of PAGE_COLOURS) pal[k] = read('--' + k);
+  for (const k of SERIES_COLOURS) pal[k] = read('--c-' + k);
+}
+
+const CHARTS = [
+  { key: 'memory', title: 'Memory (MiB)', height: 250, yLabel: 'MiB', series: [
+    { col: 'live', label: 'live heap (after mark)', color: 'live', width: 2.5 },
+    { col: 'goal', label: 'heap goal', color: 'goal', width: 1.5, dash: [6, 4] },
+    { col: 'hstart', label: 'heap at GC start', color: 'start', width: 1 },
+    { col: 'hend', label: 'heap at GC end', color: 'end', width: 1 },
+    { col: 'sg', label: 'stacks + globals', color: 'sg', width: 1.5 },
+    { col: 'released', label: 'released to OS', color: 'released', width: 1.5 },
+    { col: 'rss', label: 'process RSS', color: 'rss', width: 2 },
+  ] },
+  { key: 'pauses', title: 'GC pauses (ms)', height: 170, yLabel: 'stop-the-world ms', y2Label: 'mark ms', series: [
+    { col: 'stw', label: 'stop-the-world', color: 'stw', width: 1.5 },
+    // Concurrent mark runs alongside the program: its own axis, never added to STW.
+    { col: 'mark', label: 'concurrent mark', color: 'mark', width: 1, scale: 'y2' },
+  ] },
+  { key: 'cpu', title: 'GC CPU (%)', height: 170, yLabel: '% of CPU', series: [
+    { col: 'cpuWin', label: 'GC CPU (recent window)', color: 'cpu', width: 2 },
+    { col: 'assist', label: 'mark assist', color: 'assist', width: 1.5 },
+    // The runtime's own figure is cumulative since start: shown thin, as context only.
+    { col: 'cpuCum', label: 'runtime cumulative', color: 'cpucum', width: 1, dash: [3, 3] },
+  ] },
+  { key: 'frequency', title: 'GC frequency (per minute)', height: 170, yLabel: 'GCs / min', series: [
+    { col: 'perMin', label: 'GCs per minute', color: 'freq', width: 2 },
+    { col: 'forcedMark', label: 'forced GC', color: 'forced', points: true },
+  ] },
+];
+
+const X_INCRS = [0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1, 2, 5, 10, 15, 30, 60, 120, 300,
+  600, 900, 1800, 3600, 7200, 10800, 21600, 43200, 86400, 172800, 604800];
+
+// y from zero: memory, time and percentages all have a meaningful zero.
+const fromZero = (u, min, max) => [0, max > 0 ? uPlot.rangeNum(0, max, 0.1, true)[1] : 1];
+
+let charts = [];   // { spec, u }
+let hovered = null; // the uPlot instance under the mouse, for the tooltip
+
+function axis(scale, label, stroke, side) {
+  const a = { scale, stroke, size: 60, grid: { stroke: pal.grid, width: 1, show: side !== 1 },
+    ticks: { stroke: pal.grid, width: 1 } };
+  // uPlot takes an explicit undefined as a value, so only set what is given.
+  if (label) Object.assign(a, { label, labelSize: 18, labelGap: 0 });
+  if (side != null) a.side = side;
+  return a;
+}
+
+function seriesOpts(s) {
+  const o = { label: s.label, scale: s.scale || 'y', stroke: pal[s.color], width: s.width || 1,
+    dash: s.dash, spanGaps: true, value: (u, v) => fmtNum(v) };
+  if (s.points) {
+    o.paths = () => null; // markers only, no line
+    // A marker's value is just its height on another line: say when the nearest one was.
+    o.value = (u, v, si, idx) => (v == null || idx == null ? '–' : 'at ' + fmtTime(u.data[0][idx]));
+    o.points = { show: true, size: 8, stroke: pal[s.color], fill: pal[s.color] };
+  }
+  return o;
+}
+
+function chartOpts(spec, width) {
+  const xAxis = axis('x', null, pal.muted);
+  xAxis.values = (u, splits) => splits.map(fmtTick);
+  xAxis.incrs = X_INCRS;
+  xAxis.space = 60;
+  xAxis.size = 36;
+  const axes = [xAxis, axis('y', spec.yLabel, pal.muted)];
+  const scales = { x: { time: false, auto: false }, y: { range: fromZero } };
+  if (spec.y2Label) {
+    axes.push(axis('y2', spec.y2Label, pal.mark, 1));
+    scales.y2 = { range: fromZero };
+  }
+  return {
+    width, height: spec.height, scales, axes,
+    series: [{ label: 'time', value: (u, v) => fmtTime(v) }, ...spec.series.map(seriesOpts)],
+    legend: { live: true },
+    cursor: {
+      sync: { key: 'gcviz' },
+      drag: { x: true, y: false, setScale: false },
+      // Rows of other kinds leave nulls between a series' points: hover the nearest real one.
+      hover: { skip: [null] },
+      bind: { dblclick: () => null }, // our own double-click resets the view
+    },
+    hooks: {
+      ready: [u => bindChart(u)],
+      setSelect: [onSelect],
+      setCursor: [u => { if (u === hovered) showTooltip(u); }],
+      draw: spec.key === 'memory' ? [drawTrend] : [],
+    },
+  };
+}
+
+const chartData = spec => [data.view.x, ...spec.series.map(s => data.view[s.col])];
+
+function createCharts() {
+  for (const c of charts) c.u.destroy();
+  charts = CHARTS.map(spec => {
+    const host = $('chart-' + spec.key);
+    host.replaceChildren();
+    return { spec, u: new uPlot(chartOpts(spec, host.clientWidth || 600), chartData(spec), host) };
+  });
+  markDirty(true);
+}
+
+function bindChart(u) {
+  u.over.addEventListener('dblclick', () => setView({ follow: true }));
+  u.over.addEventListener('mouseenter', () => { hovered = u; });
+  u.over.addEventListener('mouseleave', () => { hovered = null; hideTooltip(); });
+}
+
+// Drag-select zooms every chart and stops following.
+function onSelect(u) {
+  const { left, width } = u.select;
+  if (width > 4) {
+    const min = u.posToVal(left, 'x'), max = u.posToVal(left + width, 'x');
+    setView({ follow: false, min, max });
+    fetchDetail(min, max).catch(noteError);
+  }
+  u.setSelect({ left: 0, top: 0, width: 0, height: 0 }, false);
+}
+
+// ------------------------------------------------------ visible time range
+const viewport = { follow: true, windowS: 600, min: 0, max: 60 };
+
+function currentRange() {
+  if (!viewport.follow) return [viewport.min, viewport.max];
+  const x = data.view.x;
+  if (!x.length) return [0, 60];
+  const first = x[0], last = x[x.length - 1];
+  const min = viewport.windowS == null ? first : Math.max(first, last - viewport.windowS);
+  return [min, Math.max(last, min + 1)];
+}
+
+function setView(change) {
+  if (change.follow === false && change.min == null) [change.min, change.max] = currentRange();
+  Object.assign(viewport, change);
+  const f = $('btn-follow');
+  f.setAttribute('aria-pressed', String(viewport.follow));
+  f.textContent = viewport.follow ? 'Following live' : 'Paused: resume';
+  for (const b of document.querySelectorAll('button.win')) {
+    const w = b.dataset.window === 'all' ? null : Number(b.dataset.window);
+    b.setAttribute('aria-pressed', String(viewport.follow && w === viewport.windowS));
+  }
+  markDirty(true);
+}
+
+// ------------------------------------------------------------ frame loop
+const pending = { frame: false, status: false, full: false, snapshot: false, minNewX: Infinity, resize: false };
+
+function schedule() {
+  if (pending.frame) return;
+  pending.frame = true;
+  requestAnimationFrame(frame);
+}
+
+function markDirty(full) {
+  if (full) pending.full = true;
+  schedule();
+}
+
+// Streamed data redraws at most every REDRAW_MS, or 3x the last draw's cost
+// when drawing is slow, so a fast stream cannot starve input handling; user
+// actions (zoom, window, theme, snapshot) redraw on the next frame.
+const REDRAW_MS = 100;
+let lastDrawAt = -Infinity, lastDrawCost = 0;
+
+function frame(now) {
+  pending.frame = false;
+  try {
+    if (pending.status) { pending.status = false; renderStatus(); }
+    if (pending.resize) { pending.resize = false; resizeCharts(); pending.full = true; }
+    const wait = lastDrawAt + Math.max(REDRAW_MS, 3 * lastDrawCost) - now;
+    if (!pending.full && pending.minNewX !== Infinity && wait > 0) {
+      pending.frame = true;
+      setTimeout(() => requestAnimationFrame(frame), wait);
+      return;
+    }
+    const [min, max] = currentRange();
+    // While paused, records beyond the visible range change nothing on screen.
+    const changed = pending.full || pending.minNewX !== Infinity;
+    if (changed && (pending.full || viewport.follow || pending.minNewX <= max)) {
+      const t0 = performance.now();
+      drawCharts(min, max);
+      lastDrawAt = now;
+      lastDrawCost = performance.now() - t0;
+    }
+    pending.full = false;
+    pending.minNewX = Infinity;
+    if (pending.snapshot) { pending.snapshot = false; gcviz.ready = true; }
+  } catch (err) {
+    noteError(err);
+  }
+}
+
+let trend = null;
+function drawCharts(min, max) {
+  trend = liveTrend(data.view, min, max);
+  renderTrend(trend);
+  renderNow(data.view, max);
+  for (const { spec, u } of charts) {
+    u.batch(() => {
+      u.setData(chartData(spec));
+      u.setScale('x', { min, max });
+    });
+  }
+}
+
+function resizeCharts() {
+  for (const { spec, u } of charts) {
+    const w = u.root.parentElement.clientWidth;
+    if (w && Math.abs(w - u.width) > 1) u.setSize({ width: w, height: spec.height });
+  }
+}
+
+// ------------------------------------------------------------- leak answer
+/* Least-squares slope of the live heap over the visible window: growth in
+   MiB per hour is the answer to "is it a leak?". */
+function liveTrend(t, min, max) {
+  const i0 = lowerBound(t.x, min), i1 = upperBound(t.x, max);
+  let n = 0, sx = 0, sy = 0, sxx = 0, sxy = 0, xFirst = null, xLast = null;
+  const x0 = t.x[i0] ?? 0; // centre near the data for numerical stability
+  for (let i = i0; i < i1; i++) {
+    const y = t.live[i];
+    if (y == null) continue;
+    const x = t.x[i] - x0;
+    n++; sx += x; sy += y; sxx += x * x; sxy += x * y;
+    if (xFirst == null) xFirst = t.x[i];
+    xLast = t.x[i];
+  }
+  const d = n * sxx - sx * sx;
+  if (n < 3 || d <= 0) return null;
+  const b = (n * sxy - sx * sy) / d, a = (sy - b * sx) / n;
+  return { n, x0, a, b, xFirst, xLast, mean: sy / n, perHour: b * 3600 };
+}
+
+function renderTrend(tr) {
+  const s = $('slope');
+  if (!tr) { s.textContent = 'live heap trend: – (needs 3 GC cycles in view)'; s.className = 'slope'; return; }
+  const sign = tr.perHour > 0 ? '+' : '';
+  const span = tr.xLast - tr.xFirst;
+  s.textContent = `live heap trend: ${sign}${fmtMiB(tr.perHour)}/h (${sign}${fmtMiB(tr.perHour * 24)}/day) ` +
+    `over ${fmtSpan(span)}, ${tr.n} points`;
+  // Colour it when the growth over the window is large next to the heap itself.
+  s.className = 'slope' + (tr.b * span > 0.05 * tr.mean ? ' up' : '');
+}
+
+// The newest values at the right edge of the view.
+function renderNow(t, max) {
+  const end = upperBound(t.x, max);
+  const last = col => { for (let i = end - 1, k = 0; i >= 0 && k < 20000; i--, k++) if (t[col][i] != null) return t[col][i]; return null; };
+  const live = last('live'), goal = last('goal'), rss = last('rss');
+  const parts = [];
+  if (live != null) parts.push('live ' + fmtNum(live));
+  if (goal != null) parts.push('goal ' + fmtNum(goal));
+  if (rss != null) parts.push('RSS ' + fmtNum(rss));
+  $('mem-now').textContent = parts.length ? 'at right edge: ' + parts.join(' · ') + ' MiB' : '';
+}
+
+function drawTrend(u) {
+  const tr = trend;
+  if (!tr) return;
+  const ctx = u.ctx, { left, top, width, height } = u.bbox;
+  const px = x => u.valToPos(x, 'x', true), py = y => u.valToPos(y, 'y', true);
+  ctx.save();
+  ctx.beginPath();
+  ctx.rect(left, top, width, height);
+  ctx.clip();
+  ctx.strokeStyle = pal.trend;
+  ctx.lineWidth = 1.5 * devicePixelRatio;
+  ctx.setLineDash([8 * devicePixelRatio, 5 * devicePixelRatio]);
+  ctx.beginPath();
+  ctx.moveTo(px(tr.xFirst), py(tr.a + tr.b * (tr.xFirst - tr.x0)));
+  ctx.lineTo(px(tr.xLast), py(tr.a + tr.b * (tr.xLast - tr.x0)));
+  ctx.stroke();
+  ctx.restore();
+}
+
+// ------------------------------------------------------------------ tooltip
+// The GC cycle nearest to the cursor: other rows (RSS, scavenger) sit between.
+function nearestGc(t, idx) {
+  const x = t.x[idx];
+  let l = idx, r = idx + 1;
+  for (let k = 0; l >= 0 && k < 5000 && t.kind[l] !== KIND.gc; l--, k++);
+  for (let k = 0; r < t.x.length && k < 5000 && t.kind[r] !== KIND.gc; r++, k++);
+  const okL = l >= 0 && t.kind[l] === KIND.gc, okR = r < t.x.length && t.kind[r] === KIND.gc;
+  if (okL && okR) return x - t.x[l] <= t.x[r] - x ? l : r;
+  return okL ? l : okR ? r : -1;
+}
+
+let tipIdx = -1;
+function showTooltip(u) {
+  const tip = $('tooltip');
+  const idx = u.cursor.idx;
+  if (idx == null || u.cursor.left < 0) { hideTooltip(); return; }
+  const t = data.view, i = nearestGc(t, idx);
+  if (i < 0) { hideTooltip(); return; }
+  if (i !== tipIdx) { fillTooltip(tip, t, i); tipIdx = i; }
+  tip.hidden = false;
+  // Place beside the cursor, flipped to stay inside the window.
+  const box = u.over.getBoundingClientRect();
+  const cx = box.left + u.cursor.left, cy = box.top + u.cursor.top;
+  const w = tip.offsetWidth, h = tip.offsetHeight;
+  const x = cx + 16 + w > window.innerWidth ? Math.max(4, cx - 16 - w) : cx + 16;
+  const y = cy + 16 + h > window.innerHeight ? Math.max(4, cy - 16 - h) : cy + 16;
+  tip.style.left = x + 'px';
+  tip.style.top = y + 'px';
+}
+
+function hideTooltip() {
+  $('tooltip').hidden = true;
+  tipIdx = -1;
+}
+
+function fillTooltip(tip, t, i) {
+  const title = el('div', 'tt-title', `GC ${t.gc[i] ?? '?'} at ${fmtTime(t.x[i])}` + (data.all.procs.size > 1 ? ` (process ${t.proc[i]})` : ''));
+  const rows = [
+    ['live heap', t.live[i], 'MiB'], ['heap goal', t.goal[i], 'MiB'],
+    ['heap start → end', t.hstart[i] == null ? null : `${fmtNum(t.hstart[i])} → ${fmtNum(t.hend[i])}`, 'MiB'],
+    ['stacks / globals', t.stacks[i] == null ? null : `${fmtNum(t.stacks[i])} / ${fmtNum(t.globals[i])}`, 'MiB'],
+    ['stop-the-world', t.stw[i], 'ms'], ['concurrent mark', t.mark[i], 'ms'],
+    ['GC CPU (window)', t.cpuWin[i], '%'], ['mark assist', t.assist[i], '%'],
+    ['runtime cumulative', t.cpuCum[i], '%'], ['frequency', t.perMin[i], 'GCs/min'],
+  ];
+  const table = el('table');
+  for (const [label, v, unit] of rows) {
+    if (v == null) continue;
+    const tr = el('tr');
+    tr.append(el('td', '', label), el('td', 'v', (typeof v === 'number' ? fmtNum(v) : v) + ' ' + unit));
+    table.append(tr);
+  }
+  const f = t.flags[i], notes = [];
+  if (f & F_FORCED) notes.push('forced');
+  if (f & F_REPAIRED) notes.push('repaired line');
+  if (f & F_AGG) notes.push(`summary of ${t.cycles[i] ?? 'several'} cycles (the ${f & F_AGG_MIN ? 'lowest' : 'highest'} live heap)`);
+  const parts = [title, table];
+  if (notes.length) parts.push(el('div', 'flag', notes.join(' · ')));
+  const raw = t.raw[i];
+  parts.push(el('div', 'raw mono', raw ?? (f & F_AGG ? '(raw line not kept for summarised history)' : '(no raw line)')));
+  tip.replaceChildren(...parts);
+}
+
+// ------------------------------------------------- zoomed-in history detail
+/* Old history arrives downsampled. When the user zooms into such a range, ask
+   the server for that range at screen resolution and splice it in. */
+let detailGen = 0;
+async function fetchDetail(min, max) {
+  const t = data.all;
+  const i0 = lowerBound(t.x, min), i1 = upperBound(t.x, max);
+  let coarse = false;
+  for (let i = i0; i < i1 && !coarse; i++) coarse = (t.flags[i] & F_AGG) !== 0;
+  if (!coarse) return;
+  const gen = ++detailGen;
+  const points = Math.max(200, Math.round(2 * (charts[0] ? charts[0].u.width : 1000)));
+  const res = await fetch(withToken(`api/history?from_s=${min}&to_s=${max}&points=${points}`));
+  if (!res.ok) throw new Error('history request failed: HTTP ' + res.status);
+  const body = await res.json();
+  if (gen !== detailGen || data.all !== t) return; // superseded by a newer zoom or snapshot
+  const seed = { lastPerMin: null };
+  const fresh = (body.rows || []).map(rec => toRow(rec, seed)).filter(r => r && r.x >= min && r.x <= max);
+  // Keep rows of kinds the answer lacks (e.g. RSS, if the server sends GC rows only).
+  const kinds = new Set(fresh.map(r => r.kind));
+  const j0 = lowerBound(t.x, min), j1 = upperBound(t.x, max);
+  for (let i = j0; i < j1; i++) if (!kinds.has(t.kind[i])) fresh.push(rowAt(t, i));
+  const mid = tableOf(fresh);
+  for (const c of COLS) t[c] = t[c].slice(0, j0).concat(mid[c], t[c].slice(j1));
+  rebuildView();
+  markDirty(true);
+}
+
+// ---------------------------------------------------------------- downloads
+function saveBlob(blob, name) {
+  const a = el('a');
+  a.href = URL.createObjectURL(blob);
+  a.download = name;
+  document.body.append(a);
+  a.click();
+  a.remove();
+  setTimeout(() => URL.revokeObjectURL(a.href), 10000);
+}
+
+const stamp = () => new Date().toISOString().replace(/[-:]/g, '').replace(/\..*/, '').replace('T', '-');
+
+// Cells that a spreadsheet would run as a formula get a leading quote.
+function csvCell(v) {
+  if (v == null) return '';
+  let s = Array.isArray(v) ? v.join(' ') : String(v);
+  if (/^[=+@\t\r]/.test(s)) s = "'" + s;
+  return /[",\n\r]/.test(s) ? '"' + s.replace(/"/g, '""') + '"' : s;
+}
+
+/* CSV of every record the server kept (not just what is drawn): converted
+   from the NDJSON endpoint; columns are the union of keys in order seen. */
+async function downloadCsv() {
+  const btn = $('dl-csv');
+  btn.disabled = true;
+  try {
+    const res = await fetch(withToken('api/records.ndjson'));
+    if (!res.ok) throw new Error('download failed: HTTP ' + res.status);
+    const recs = (await res.text()).split('\n').filter(Boolean).map(l => JSON.parse(l));
+    // Identity and time first, the raw line last, everything else as first seen.
+    const keys = ['seq', 'kind', 'proc', 't_s'];
+    const seen = new Set([...keys, 'raw']);
+    for (const r of recs) for (const k in r) if (!seen.has(k)) { seen.add(k); keys.push(k); }
+    keys.push('raw');
+    const lines = [keys.join(',')];
+    for (const r of recs) lines.push(keys.map(k => csvCell(r[k])).join(','));
+    saveBlob(new Blob([lines.join('\n') + '\n'], { type: 'text/csv' }), `gcviz-${stamp()}.csv`);
+  } finally {
+    btn.disabled = false;
+  }
+}
+
+// PNG of one chart: the uPlot canvas on the theme background, with title and legend.
+function downloadPng(key) {
+  const c = charts.find(ch => ch.spec.key === key);
+  if (!c) return;
+  const src = c.u.ctx.canvas, dpr = src.width / c.u.width || 1;
+  const head = Math.round(44 * dpr);
+  const out = document.createElement('canvas');
+  out.width = src.width;
+  out.height = src.height + head;
+  const ctx = out.getContext('2d');
+  ctx.fillStyle = pal.bg;
+  ctx.fillRect(0, 0, out.width, out.height);
+  ctx.fillStyle = pal.fg;
+  ctx.font = `600 ${14 * dpr}px sans-serif`;
+  ctx.textBaseline = 'middle';
+  const [min, max] = currentRange();
+  const extra = key === 'memory' ? '   ' + $('slope').textContent : '';
+  ctx.fillText(`${c.spec.title}   ${fmtTime(min)} – ${fmtTime(max)}${extra}`, 8 * dpr, 11 * dpr);
+  ctx.font = `${12 * dpr}px sans-serif`;
+  let x = 8 * dpr;
+  c.spec.series.forEach((s, i) => {
+    if (!c.u.series[i + 1].show) return;
+    ctx.fillStyle = pal[s.color];
+    ctx.fillRect(x, 30 * dpr, 12 * dpr, 4 * dpr);
+    ctx.fillStyle = pal.fg;
+    ctx.fillText(s.label, x + 16 * dpr, 32 * dpr);
+    x += 28 * dpr + ctx.measureText(s.label).width;
+  });
+  ctx.drawImage(src, 0, head);
+  out.toBlob(b => saveBlob(b, `gcviz-${key}-${stamp()}.png`), 'image/png');
+}
+
+// -------------------------------------------------------------------- theme
+const THEME_KEY = 'gcviz-theme';
+function storedTheme() {
+  try { return localStorage.getItem(THEME_KEY); } catch (e) { return null; }
+}
+const systemTheme = () => (matchMedia('(prefers-color-scheme: dark)').matches ? 'dark' : 'light');
+
+function applyTheme(name, remember) {
+  document.documentElement.dataset.theme = name;
+  if (remember) { try { localStorage.setItem(THEME_KEY, name); } catch (e) { /* private mode */ } }
+  $('btn-theme').textContent = name === 'dark' ? 'light theme' : 'dark theme';
+  readPalette();
+  // uPlot bakes colours into series, axes and legend markers: rebuild the charts.
+  createCharts();
+}
+
+// --------------------------------------------------------------- controls
+function bindControls() {
+  $('btn-follow').addEventListener('click', () => setView({ follow: !viewport.follow }));
+  for (const b of document.querySelectorAll('button.win')) {
+    b.addEventListener('click', () => setView({ follow: true, windowS: b.dataset.window === 'all' ? null : Number(b.dataset.window) }));
+  }
+  $('proc-select').addEventListener('change', e => {
+    procFilter = e.target.value === 'all' ? 'all' : Number(e.target.value);
+    rebuildView();
+    markDirty(true);
+  });
+  $('btn-theme').addEventListener('click', () => applyTheme(document.documentElement.dataset.theme === 'dark' ? 'light' : 'dark', true));
+  matchMedia('(prefers-color-scheme: dark)').addEventListener('change', () => { if (!storedTheme()) applyTheme(systemTheme(), false); });
+  $('dl-csv').addEventListener('click', () => downloadCsv().catch(noteError));
+  $('dl-ndjson').href = withToken('api/records.ndjson');
+  for (const b of document.querySelectorAll('button.png')) b.addEventListener('click', () => downloadPng(b.dataset.chart));
+  new ResizeObserver(() => { pending.resize = true; schedule(); }).observe(document.querySelector('main.charts'));
+}
+
+function start() {
+  bindControls();
+  applyTheme(storedTheme() || systemTheme(), false);
+  setView({ follow: true, windowS: 600 });
+  connect();
+}
+
+start();
+})();
