@@ -159,8 +159,8 @@ pub struct LegacyGc {
     /// is the live heap).
     pub heap_live_mb: u64,
     /// Objects before the collection (Go 1.0 to 1.2).
-    pub objects_before: Option<u64>,
-    pub objects: u64,
+    pub objects_start: Option<u64>,
+    pub objects_live: u64,
     pub mallocs: u64,
     pub frees: u64,
     pub goroutines: Option<u64>,

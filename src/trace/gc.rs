@@ -126,8 +126,8 @@ pub fn legacy_gc(i: In) -> IResult<In, LegacyGc> {
     let (i, _) = opt(tag(",")).parse(i)?;
     // ` 30 -> 10 (50-40) objects` / ` 10 (50-40) objects`
     let (i, _) = tag(" ").parse(i)?;
-    let (i, objects_before) = opt(map((uint, tag(" -> ")), |(n, _)| n)).parse(i)?;
-    let (i, objects) = uint(i)?;
+    let (i, objects_start) = opt(map((uint, tag(" -> ")), |(n, _)| n)).parse(i)?;
+    let (i, objects_live) = uint(i)?;
     let (i, _) = tag(" (").parse(i)?;
     let (i, mallocs) = uint(i)?;
     let (i, _) = tag("-").parse(i)?;
@@ -169,8 +169,8 @@ pub fn legacy_gc(i: In) -> IResult<In, LegacyGc> {
         times_us: micro.then_some(times.terms),
         heap_start_mb,
         heap_live_mb,
-        objects_before,
-        objects,
+        objects_start,
+        objects_live,
         mallocs,
         frees,
         goroutines,
@@ -273,7 +273,7 @@ mod tests {
         let (_, g) =
             legacy_gc(b"gc12(2): 0+1+2 ms 3 -> 1 MB 30 -> 10 (50-40) objects 0 handoff").unwrap();
         assert_eq!(
-            (g.format, g.objects_before, g.stw_ms),
+            (g.format, g.objects_start, g.stw_ms),
             (LegacyFormat::Go1_0, Some(30), 3.0)
         );
         let (_, g) = legacy_gc(b"gc12(2): 0+1+2 ms, 3 -> 1 MB 30 -> 10 (50-40) objects, 5(6) handoff, 7(8) steal, 1/2/3 yields").unwrap();
