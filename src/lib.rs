@@ -3,21 +3,128 @@
 
 pub mod analysis;
 pub mod cli;
+mod demo;
 pub mod error;
 pub mod event;
+pub mod history;
+pub mod hub;
+pub mod ingest;
 mod parse_cmd;
+pub mod rss_sample;
+mod serve;
+pub mod server;
 pub mod trace;
+mod web;
+mod wrap;
 
-use cli::{Cli, Command};
-use error::Result;
+use std::io::IsTerminal;
+
+use cli::{Cli, Command, ServeArgs};
+use error::{Error, Result};
+use history::HistoryLimits;
+use hub::{Env, Hub, Status};
 
 /// Runs gcviz; returns the exit code (the program's, in wrapper mode).
 pub fn run(cli: Cli) -> Result<u8> {
     match cli.command {
         Some(Command::Parse(args)) => parse_cmd::run(&args).map(|()| 0),
-        Some(Command::Demo(_)) => Err(error::Error::Usage("the demo is not available yet".into())),
-        None => Err(error::Error::Usage(
-            "watching a program is not available yet".into(),
+        Some(Command::Demo(args)) => runtime()?.block_on(demo_mode(args)),
+        None if !cli.program.is_empty() => runtime()?.block_on(wrap::run(cli.serve, cli.program)),
+        None if std::io::stdin().is_terminal() => Err(Error::Usage(
+            "nothing to watch: give a program to run (gcviz ./server), pipe a trace in (prog 2>&1 | gcviz), or try `gcviz demo`".into(),
         )),
+        None => runtime()?.block_on(pipe_mode(cli.serve)),
     }
+}
+
+fn runtime() -> Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .map_err(|e| Error::Usage(format!("cannot start: {e}")))
+}
+
+/// The hub every mode starts with.
+pub(crate) fn new_hub(mode: &'static str, command: Option<String>) -> Hub {
+    let var = |k: &str| std::env::var(k).ok();
+    let status = Status {
+        mode,
+        command,
+        state: "running",
+        env: Env {
+            GOGC: var("GOGC"),
+            GOMEMLIMIT: var("GOMEMLIMIT"),
+            GODEBUG: var("GODEBUG"),
+        },
+        window_s: trace::Limits::default().analysis_window_s,
+        ..Status::default()
+    };
+    Hub::new(HistoryLimits::default(), status)
+}
+
+/// Serving after the input ends is for people at a terminal; scripts and
+/// pipelines want gcviz to end with its input.
+pub(crate) fn keep_serving(args: &ServeArgs) -> bool {
+    !args.no_server
+        && (args.keep_serving || (!args.exit_with_program && std::io::stderr().is_terminal()))
+}
+
+pub(crate) fn record_file(args: &ServeArgs) -> Result<Option<Box<dyn std::io::Write + Send>>> {
+    let Some(path) = &args.record else {
+        return Ok(None);
+    };
+    let f = std::fs::File::create(path).map_err(|source| Error::Open {
+        path: path.clone(),
+        source,
+    })?;
+    Ok(Some(Box::new(std::io::BufWriter::new(f))))
+}
+
+/// Waits for Ctrl-C while the page shows the final picture.
+pub(crate) async fn serve_until_interrupted(url: &str, what: &str) {
+    eprintln!("gcviz: {what}; the page at {url} shows the final picture. Press Ctrl-C to exit.");
+    let _ = tokio::signal::ctrl_c().await;
+}
+
+/// `prog 2>&1 | gcviz`, `gcviz < app.log`: the program's text goes to stdout,
+/// so gcviz works as a filter.
+async fn pipe_mode(args: ServeArgs) -> Result<u8> {
+    let hub = new_hub("pipe", None);
+    let url = if args.no_server {
+        None
+    } else {
+        Some(serve::start(&args, hub.clone()).await?)
+    };
+    let record = record_file(&args)?;
+    let reader = ingest::spawn(std::io::stdin(), std::io::stdout(), hub.clone(), record);
+    let stats = tokio::task::spawn_blocking(move || reader.join())
+        .await
+        .map_err(|e| Error::Usage(format!("internal error: {e}")))?
+        .map_err(|_| Error::Usage("internal error: the parser stopped".into()))?
+        .map_err(Error::Read)?;
+    hub.update_status(true, |s| s.state = "eof");
+    eprintln!("gcviz: input ended: {}", parse_cmd::summary(&stats));
+    if let Some(url) = url
+        && keep_serving(&args)
+    {
+        serve_until_interrupted(&url, "input ended").await;
+    }
+    Ok(0)
+}
+
+/// `gcviz demo`: the bundled trace at its recorded pace.
+async fn demo_mode(args: cli::DemoArgs) -> Result<u8> {
+    let hub = new_hub("demo", Some("gcviz demo (bundled Go 1.27 trace)".into()));
+    let url = serve::start(&args.serve, hub.clone()).await?;
+    let (reader, writer) = std::io::pipe().map_err(Error::Read)?;
+    let speed = args.speed;
+    std::thread::spawn(move || demo::replay(writer, speed));
+    let done = ingest::spawn(reader, std::io::sink(), hub.clone(), None);
+    tokio::task::spawn_blocking(move || done.join()).await.ok();
+    hub.update_status(true, |s| s.state = "eof");
+    if keep_serving(&args.serve) {
+        serve_until_interrupted(&url, "the demo trace ended").await;
+    }
+    Ok(0)
 }

@@ -64,3 +64,97 @@ pub fn files_ending(dir: &Path, suffix: &str) -> Vec<PathBuf> {
     out.sort();
     out
 }
+
+/// A prerequisite the test cannot run without: under `CI=true` its absence
+/// fails the test; elsewhere the test says why it is skipped.
+pub fn require(what: &str, found: Option<PathBuf>) -> Option<PathBuf> {
+    if found.is_none() {
+        let msg = format!("{what} not found: run the tests through .ci/test, which installs it");
+        if std::env::var("CI").is_ok_and(|v| v == "true") {
+            panic!("{msg}");
+        }
+        eprintln!("SKIPPED: {msg}");
+    }
+    found
+}
+
+/// GOROOT of the Go toolchain the tests build with (`GCVIZ_GOROOT`, set by
+/// .ci/test), or `None` after saying why (a failure under CI).
+pub fn goroot() -> Option<PathBuf> {
+    let found = std::env::var_os("GCVIZ_GOROOT")
+        .map(PathBuf::from)
+        .filter(|p| p.join("bin/go").is_file());
+    require("a Go toolchain (GCVIZ_GOROOT)", found)
+}
+
+/// The Chromium binary for browser tests (`GCVIZ_CHROMIUM`, set by .ci/test).
+pub fn chromium() -> Option<PathBuf> {
+    let found = std::env::var_os("GCVIZ_CHROMIUM")
+        .map(PathBuf::from)
+        .filter(|p| p.is_file());
+    require("Chromium (GCVIZ_CHROMIUM)", found)
+}
+
+/// Builds `source` (a single-file Go `package main`) with the test
+/// toolchain, once per test run; returns the binary.
+pub fn go_build(goroot: &Path, source: &Path) -> PathBuf {
+    let stem = source
+        .parent()
+        .and_then(|p| p.file_name())
+        .unwrap()
+        .to_string_lossy()
+        .into_owned();
+    let out_dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("go-bin");
+    std::fs::create_dir_all(&out_dir).unwrap();
+    let out = out_dir.join(&stem);
+    let lock = out_dir.join(format!("{stem}.lock"));
+    // Tests run in parallel threads and processes: build under a lock file.
+    let _guard = FileLock::take(&lock);
+    if out.is_file()
+        && out.metadata().unwrap().modified().unwrap()
+            >= source.metadata().unwrap().modified().unwrap()
+    {
+        return out;
+    }
+    let cache = Path::new(env!("CARGO_TARGET_TMPDIR")).join("go-cache");
+    let status = std::process::Command::new(goroot.join("bin/go"))
+        .args(["build", "-o"])
+        .arg(&out)
+        .arg(source)
+        .env("GOROOT", goroot)
+        .env("GOTOOLCHAIN", "local")
+        .env("GOPROXY", "off")
+        .env("GO111MODULE", "off")
+        .env("CGO_ENABLED", "0")
+        .env("GOCACHE", &cache)
+        .env("GOPATH", cache.join("gopath"))
+        .status()
+        .expect("running go build");
+    assert!(status.success(), "go build {} failed", source.display());
+    out
+}
+
+/// An exclusive lock held while the value lives (a directory created atomically).
+pub struct FileLock(PathBuf);
+
+impl FileLock {
+    pub fn take(path: &Path) -> FileLock {
+        let dir = path.with_extension("lockdir");
+        let start = std::time::Instant::now();
+        while std::fs::create_dir(&dir).is_err() {
+            assert!(
+                start.elapsed() < std::time::Duration::from_secs(300),
+                "stale lock {}",
+                dir.display()
+            );
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        FileLock(dir)
+    }
+}
+
+impl Drop for FileLock {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir(&self.0);
+    }
+}

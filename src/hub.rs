@@ -1,0 +1,175 @@
+//! The meeting point of ingestion and the page: history plus a broadcast of
+//! new records. Publishing never waits for a client: the lock is held only to
+//! append, and the broadcast drops (and counts) what a slow client missed.
+
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use serde::Serialize;
+use tokio::sync::broadcast;
+
+use crate::event::Event;
+use crate::history::{History, HistoryLimits, Row};
+use crate::rss_sample::RssSample;
+use crate::trace::Stats;
+
+/// What the page shows in its header.
+#[derive(Debug, Clone, Default, Serialize, PartialEq)]
+pub struct Status {
+    /// "wrap", "pipe" or "demo".
+    pub mode: &'static str,
+    pub command: Option<String>,
+    pub pid: Option<u32>,
+    /// "running", "exited" (the program) or "eof" (the input ended).
+    pub state: &'static str,
+    pub exit_code: Option<i32>,
+    pub signal: Option<i32>,
+    pub counts: Counts,
+    pub env: Env,
+    /// Window of the GC CPU and frequency figures, in seconds.
+    pub window_s: f64,
+}
+
+/// The Go settings that explain a heap goal, as seen in the environment.
+#[derive(Debug, Clone, Default, Serialize, PartialEq)]
+#[allow(non_snake_case)]
+pub struct Env {
+    pub GOGC: Option<String>,
+    pub GOMEMLIMIT: Option<String>,
+    pub GODEBUG: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, PartialEq)]
+pub struct Counts {
+    pub records: u64,
+    pub gc: u64,
+    pub scav: u64,
+    /// Records rebuilt after the program's own writes tore them apart.
+    pub repaired: u64,
+    /// Text that began like a record but could not be rebuilt (passed through).
+    pub unresolved: u64,
+    /// gc cycles missing between consecutive numbers.
+    pub gaps: u64,
+    pub long_lines: u64,
+    /// Live updates that slow pages missed (each such page resynchronised).
+    pub dropped: u64,
+    /// Pages connected now.
+    pub clients: u64,
+}
+
+/// A message to live clients.
+#[derive(Debug, Clone)]
+pub enum Live {
+    Record(Arc<Event>),
+    Rss(Arc<RssSample>),
+    Status(Arc<Status>),
+}
+
+struct State {
+    history: History,
+    status: Status,
+}
+
+struct Inner {
+    state: Mutex<State>,
+    tx: broadcast::Sender<Live>,
+}
+
+/// Cheap to clone; every clone is the same hub.
+#[derive(Clone)]
+pub struct Hub {
+    inner: Arc<Inner>,
+}
+
+/// Live messages buffered per client before it counts as fallen behind.
+const CLIENT_BUFFER: usize = 8192;
+
+impl Hub {
+    pub fn new(limits: HistoryLimits, status: Status) -> Self {
+        let (tx, _) = broadcast::channel(CLIENT_BUFFER);
+        Hub {
+            inner: Arc::new(Inner {
+                state: Mutex::new(State {
+                    history: History::new(limits),
+                    status,
+                }),
+                tx,
+            }),
+        }
+    }
+
+    fn state(&self) -> MutexGuard<'_, State> {
+        // A panic while holding the lock cannot leave the history torn in a
+        // way that matters more than losing the page; keep serving.
+        self.inner.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    pub fn publish(&self, event: Event) {
+        let event = Arc::new(event);
+        self.state().history.push(event.clone());
+        let _ = self.inner.tx.send(Live::Record(event));
+    }
+
+    pub fn publish_rss(&self, sample: RssSample) {
+        self.state().history.push_rss(sample.clone());
+        let _ = self.inner.tx.send(Live::Rss(Arc::new(sample)));
+    }
+
+    /// Changes the status; `announce` sends it to live clients now.
+    pub fn update_status(&self, announce: bool, f: impl FnOnce(&mut Status)) {
+        let status = {
+            let mut st = self.state();
+            f(&mut st.status);
+            announce.then(|| Arc::new(st.status.clone()))
+        };
+        if let Some(s) = status {
+            let _ = self.inner.tx.send(Live::Status(s));
+        }
+    }
+
+    /// Copies the scanner's counters into the status (not announced: the
+    /// server sends the status periodically).
+    pub fn set_stats(&self, s: &Stats) {
+        self.update_status(false, |st| {
+            let c = &mut st.counts;
+            c.records = s.records;
+            c.gc = s.gc;
+            c.scav = s.scav + s.scvg;
+            c.repaired = s.repaired;
+            c.unresolved = s.unresolved;
+            c.gaps = s.gaps;
+            c.long_lines = s.long_lines;
+        });
+    }
+
+    pub fn status(&self) -> Status {
+        self.state().status.clone()
+    }
+
+    /// Live messages from now on. Subscribe before taking a snapshot and skip
+    /// records below its `next_seq`, so nothing is missed or doubled.
+    pub fn subscribe(&self) -> broadcast::Receiver<Live> {
+        self.inner.tx.subscribe()
+    }
+
+    /// Status, rows of the whole run in about `points` rows per kind, and
+    /// the seq the next record will have.
+    pub fn snapshot(&self, points: usize) -> (Status, Vec<Row>, u64) {
+        let st = self.state();
+        let rows = st.history.rows(f64::MIN, f64::MAX, points);
+        (st.status.clone(), rows, st.history.total())
+    }
+
+    pub fn rows(&self, from_s: f64, to_s: f64, points: usize) -> Vec<Row> {
+        self.state().history.rows(from_s, to_s, points)
+    }
+
+    /// Records from `seq` on, if still kept whole.
+    pub fn since(&self, seq: u64) -> Option<Vec<Arc<Event>>> {
+        self.state().history.since(seq)
+    }
+
+    /// Every record kept whole.
+    pub fn recent(&self) -> Vec<Arc<Event>> {
+        self.state().history.recent().cloned().collect()
+    }
+}

@@ -1,0 +1,416 @@
+//! HTTP: the page, live records over server-sent events, the JSON and NDJSON
+//! APIs and Prometheus metrics. All network I/O lives here; the data comes
+//! from the hub.
+
+use std::convert::Infallible;
+use std::fmt::Write as _;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::body::Body;
+use axum::extract::{Query, Request, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::middleware::{self, Next};
+use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use futures_util::stream::{self, Stream, StreamExt};
+use serde::Deserialize;
+use tokio::sync::Semaphore;
+use tokio_stream::wrappers::BroadcastStream;
+use tokio_stream::wrappers::errors::BroadcastStreamRecvError;
+
+use crate::hub::{Hub, Live};
+use crate::web;
+
+/// Rows per kind in a page's first snapshot: enough to draw every extreme
+/// of a long run, small enough to load in well under a second.
+pub const SNAPSHOT_POINTS: usize = 2000;
+/// Pages connected at once (HTTP/1.1 browsers open at most six per origin;
+/// this bounds what a misbehaving client can hold).
+pub const MAX_CLIENTS: usize = 256;
+const HEARTBEAT: Duration = Duration::from_secs(15);
+
+const CSP: &str = "default-src 'self'; img-src 'self' data: blob:; style-src 'self'; script-src 'self'; connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'";
+
+/// Who may read the page.
+#[derive(Debug, Clone)]
+pub struct Access {
+    /// Required on data requests when set (`?token=` or `Authorization: Bearer`).
+    pub token: Option<String>,
+    /// Listening on loopback only: then the Host header must name loopback,
+    /// so a web page elsewhere cannot reach gcviz through DNS rebinding.
+    pub loopback: bool,
+}
+
+#[derive(Clone)]
+pub struct App {
+    pub hub: Hub,
+    pub access: Arc<Access>,
+    clients: Arc<Semaphore>,
+}
+
+impl App {
+    pub fn new(hub: Hub, access: Access) -> Self {
+        App {
+            hub,
+            access: Arc::new(access),
+            clients: Arc::new(Semaphore::new(MAX_CLIENTS)),
+        }
+    }
+}
+
+pub fn router(app: App) -> Router {
+    Router::new()
+        .route("/events", get(events))
+        .route("/api/history", get(history))
+        .route("/api/records.ndjson", get(records))
+        .route("/api/status", get(status))
+        .route("/metrics", get(metrics))
+        .fallback(get(static_file))
+        .layer(middleware::from_fn_with_state(app.clone(), guard))
+        .with_state(app)
+}
+
+/// Host check, token check, and the headers every response carries.
+async fn guard(State(app): State<App>, req: Request, next: Next) -> Response {
+    if app.access.loopback && !host_is_loopback(req.headers()) {
+        return (StatusCode::FORBIDDEN, "gcviz: this Host is not allowed\n").into_response();
+    }
+    let path = req.uri().path();
+    let public = web::asset(path).is_some();
+    if !public
+        && let Some(token) = &app.access.token
+        && !presented_token(&req).is_some_and(|t| constant_time_eq(t.as_bytes(), token.as_bytes()))
+    {
+        return (StatusCode::UNAUTHORIZED, "gcviz: missing or wrong token\n").into_response();
+    }
+    let mut res = next.run(req).await;
+    let h = res.headers_mut();
+    h.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(CSP),
+    );
+    h.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    h.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("no-referrer"),
+    );
+    h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    res
+}
+
+fn host_is_loopback(headers: &HeaderMap) -> bool {
+    let Some(host) = headers.get(header::HOST).and_then(|h| h.to_str().ok()) else {
+        return false;
+    };
+    let name = match host.rsplit_once(':') {
+        Some((name, port)) if port.bytes().all(|b| b.is_ascii_digit()) => name,
+        _ => host,
+    };
+    let name = name.trim_start_matches('[').trim_end_matches(']');
+    name.eq_ignore_ascii_case("localhost")
+        || name.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback())
+}
+
+fn presented_token(req: &Request) -> Option<String> {
+    if let Some(q) = req.uri().query() {
+        for pair in q.split('&') {
+            if let Some(v) = pair.strip_prefix("token=") {
+                return Some(v.to_string());
+            }
+        }
+    }
+    let auth = req.headers().get(header::AUTHORIZATION)?.to_str().ok()?;
+    auth.strip_prefix("Bearer ").map(str::to_string)
+}
+
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+async fn static_file(req: Request) -> Response {
+    let path = req.uri().path();
+    match web::asset(path) {
+        Some((ct, body)) => (
+            [
+                (header::CONTENT_TYPE, ct),
+                (header::CACHE_CONTROL, "no-cache"),
+            ],
+            body,
+        )
+            .into_response(),
+        None => (StatusCode::NOT_FOUND, "gcviz: not found\n").into_response(),
+    }
+}
+
+fn json_event(name: &str, data: &impl serde::Serialize) -> SseEvent {
+    let data = serde_json::to_string(data).unwrap_or_else(|_| "{}".into());
+    SseEvent::default().event(name).data(data)
+}
+
+fn record_event(e: &crate::event::Event) -> SseEvent {
+    json_event("record", e).id(e.seq.to_string())
+}
+
+#[derive(serde::Serialize)]
+struct RssRecord<'a> {
+    kind: &'static str,
+    #[serde(flatten)]
+    sample: &'a crate::rss_sample::RssSample,
+}
+
+/// `/events`: a snapshot (or, with `Last-Event-ID`, the records missed), then
+/// every record as it is parsed. A client that falls behind is told to
+/// resynchronise and its stream ends; the others never notice.
+async fn events(State(app): State<App>, headers: HeaderMap) -> Response {
+    let Ok(permit) = app.clients.clone().try_acquire_owned() else {
+        return (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "gcviz: too many pages open\n",
+        )
+            .into_response();
+    };
+    let hub = app.hub.clone();
+    hub.update_status(false, |s| s.counts.clients += 1);
+    let rx = hub.subscribe();
+    let last_id = headers
+        .get("last-event-id")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<u64>().ok());
+    let resumed = last_id.and_then(|id| hub.since(id + 1).map(|evs| (id + 1, evs)));
+    let (first, mut next_seq): (Vec<SseEvent>, u64) = match resumed {
+        Some((from, evs)) => {
+            let next = from + evs.len() as u64;
+            (evs.iter().map(|e| record_event(e)).collect(), next)
+        }
+        None => {
+            let (status, rows, next) = hub.snapshot(SNAPSHOT_POINTS);
+            let snap = serde_json::json!({ "status": status, "rows": rows, "next_seq": next });
+            (vec![json_event("snapshot", &snap)], next)
+        }
+    };
+    let guard = ClientGuard {
+        hub: hub.clone(),
+        _permit: permit,
+    };
+    let live = BroadcastStream::new(rx)
+        .scan(false, move |ended, msg| {
+            let _keep = &guard;
+            if *ended {
+                return std::future::ready(None);
+            }
+            let out = match msg {
+                Ok(Live::Record(e)) if e.seq >= next_seq => {
+                    next_seq = e.seq + 1;
+                    Some(record_event(&e))
+                }
+                Ok(Live::Record(_)) => None,
+                Ok(Live::Rss(s)) => Some(json_event(
+                    "record",
+                    &RssRecord {
+                        kind: "rss",
+                        sample: &s,
+                    },
+                )),
+                Ok(Live::Status(s)) => Some(json_event("status", &*s)),
+                Err(BroadcastStreamRecvError::Lagged(n)) => {
+                    guard.hub.update_status(false, |s| s.counts.dropped += n);
+                    *ended = true;
+                    Some(SseEvent::default().event("resync").data("{}"))
+                }
+            };
+            std::future::ready(Some(out))
+        })
+        .filter_map(std::future::ready);
+    let stream = stream::iter(first).chain(live).map(Ok::<_, Infallible>);
+    sse(stream)
+}
+
+fn sse(stream: impl Stream<Item = Result<SseEvent, Infallible>> + Send + 'static) -> Response {
+    let mut res = Sse::new(stream)
+        .keep_alive(KeepAlive::new().interval(HEARTBEAT).text("heartbeat"))
+        .into_response();
+    // Proxies must not buffer the stream.
+    res.headers_mut()
+        .insert("x-accel-buffering", HeaderValue::from_static("no"));
+    res
+}
+
+/// Counts a connected page until its stream is dropped.
+struct ClientGuard {
+    hub: Hub,
+    _permit: tokio::sync::OwnedSemaphorePermit,
+}
+
+impl Drop for ClientGuard {
+    fn drop(&mut self) {
+        self.hub.update_status(false, |s| {
+            s.counts.clients = s.counts.clients.saturating_sub(1)
+        });
+    }
+}
+
+#[derive(Debug, Deserialize)]
+struct HistoryQuery {
+    from_s: Option<f64>,
+    to_s: Option<f64>,
+    points: Option<usize>,
+}
+
+/// `/api/history?from_s=&to_s=&points=`: rows in a time range, every extreme kept.
+async fn history(State(app): State<App>, Query(q): Query<HistoryQuery>) -> Response {
+    let points = q.points.unwrap_or(SNAPSHOT_POINTS).clamp(2, 20_000);
+    let rows = app.hub.rows(
+        q.from_s.unwrap_or(f64::MIN),
+        q.to_s.unwrap_or(f64::MAX),
+        points,
+    );
+    axum::Json(serde_json::json!({ "rows": rows })).into_response()
+}
+
+/// `/api/records.ndjson`: every record kept whole, as `gcviz parse` prints them.
+async fn records(State(app): State<App>) -> Response {
+    let mut body = Vec::new();
+    for e in app.hub.recent() {
+        if serde_json::to_writer(&mut body, &*e).is_ok() {
+            body.push(b'\n');
+        }
+    }
+    (
+        [
+            (header::CONTENT_TYPE, "application/x-ndjson"),
+            (
+                header::CONTENT_DISPOSITION,
+                "attachment; filename=\"gcviz-records.ndjson\"",
+            ),
+        ],
+        Body::from(body),
+    )
+        .into_response()
+}
+
+async fn status(State(app): State<App>) -> Response {
+    axum::Json(app.hub.status()).into_response()
+}
+
+/// `/metrics`: Prometheus text format 0.0.4, names prefixed `gcviz_` so they
+/// never collide with the program's own `go_*` metrics.
+async fn metrics(State(app): State<App>) -> Response {
+    let st = app.hub.status();
+    let last = app.hub.recent();
+    let last_gc = last.iter().rev().find_map(|e| match &e.record {
+        crate::event::Record::Gc(g) => Some((g.clone(), e.window)),
+        _ => None,
+    });
+    let mut out = String::new();
+    let mut metric = |name: &str, kind: &str, help: &str, value: f64| {
+        let _ = writeln!(
+            out,
+            "# HELP gcviz_{name} {help}\n# TYPE gcviz_{name} {kind}\ngcviz_{name} {value}"
+        );
+    };
+    let c = &st.counts;
+    metric(
+        "records_total",
+        "counter",
+        "Runtime trace records parsed.",
+        c.records as f64,
+    );
+    metric("gc_cycles_total", "counter", "GC cycles seen.", c.gc as f64);
+    metric(
+        "repaired_records_total",
+        "counter",
+        "Records rebuilt after other writes tore them apart.",
+        c.repaired as f64,
+    );
+    metric(
+        "unresolved_fragments_total",
+        "counter",
+        "Record-like text that could not be rebuilt.",
+        c.unresolved as f64,
+    );
+    metric(
+        "missing_cycles_total",
+        "counter",
+        "GC cycles missing from the numbering.",
+        c.gaps as f64,
+    );
+    metric(
+        "dropped_updates_total",
+        "counter",
+        "Live updates slow pages missed.",
+        c.dropped as f64,
+    );
+    metric("clients", "gauge", "Pages connected.", c.clients as f64);
+    if let Some((g, w)) = last_gc {
+        const MIB: f64 = 1024.0 * 1024.0;
+        metric(
+            "heap_live_bytes",
+            "gauge",
+            "Live heap marked by the last GC (MiB resolution).",
+            g.heap_live_mb as f64 * MIB,
+        );
+        metric(
+            "heap_goal_bytes",
+            "gauge",
+            "Heap goal of the last GC (MiB resolution).",
+            g.heap_goal_mb as f64 * MIB,
+        );
+        metric(
+            "last_gc_stw_seconds",
+            "gauge",
+            "Stop-the-world time of the last GC.",
+            g.stw_ms / 1000.0,
+        );
+        if let Some(w) = w {
+            metric(
+                "gc_cpu_ratio",
+                "gauge",
+                "GC CPU share of wall time x GOMAXPROCS over the recent window.",
+                w.gc_cpu_window_pct / 100.0,
+            );
+        }
+    }
+    (
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        out,
+    )
+        .into_response()
+}
+
+/// Binds `addr`; errors name the address.
+pub async fn bind(addr: SocketAddr) -> crate::error::Result<tokio::net::TcpListener> {
+    tokio::net::TcpListener::bind(addr)
+        .await
+        .map_err(|source| crate::error::Error::Listen {
+            addr: addr.to_string(),
+            source,
+        })
+}
+
+/// Serves until the process ends, announcing the status once a second when it changed.
+pub async fn serve(listener: tokio::net::TcpListener, app: App) -> std::io::Result<()> {
+    let hub = app.hub.clone();
+    tokio::spawn(async move {
+        let mut last = None;
+        let mut tick = tokio::time::interval(Duration::from_secs(1));
+        loop {
+            tick.tick().await;
+            let now = hub.status();
+            if last.as_ref() != Some(&now) {
+                hub.update_status(true, |_| {});
+                last = Some(now);
+            }
+        }
+    });
+    axum::serve(listener, router(app)).await
+}
