@@ -7,6 +7,7 @@
 
 use std::collections::HashMap;
 use std::ops::Range;
+use std::sync::OnceLock;
 
 use memchr::memmem;
 
@@ -20,6 +21,9 @@ pub struct Alignment {
     pub spans: Vec<Range<usize>>,
     /// Places where other text was inserted between two pieces.
     pub gaps: u32,
+    /// How implausible the reading is (insertions, glued or mid-line
+    /// starts, swallowed record words): lower is better.
+    pub score: u32,
 }
 
 impl Alignment {
@@ -211,6 +215,35 @@ fn gap_key(window: &[u8], rest: Cost, start: usize) -> Cost {
     (rest.0 + u32::from(glued), rest.1 + start as u64)
 }
 
+/// Gaps between the spans that contain a distinctive piece of some record
+/// shape (any text piece of six bytes or more).
+fn swallowed(window: &[u8], spans: &[Range<usize>]) -> u32 {
+    static WORDS: OnceLock<Vec<memmem::Finder<'static>>> = OnceLock::new();
+    let words = WORDS.get_or_init(|| {
+        let mut lits: Vec<&'static str> = shapes()
+            .iter()
+            .flat_map(|s| s.pieces.iter())
+            .filter_map(|p| match p {
+                Piece::Lit(l) if l.trim().len() >= 6 => Some(*l),
+                _ => None,
+            })
+            .collect();
+        lits.sort_unstable();
+        lits.dedup();
+        lits.into_iter()
+            .map(|l| memmem::Finder::new(l.as_bytes()))
+            .collect()
+    });
+    spans
+        .windows(2)
+        .filter(|w| w[0].end < w[1].start)
+        .filter(|w| {
+            let gap = &window[w[0].end..w[1].start];
+            words.iter().any(|f| f.find(gap).is_some())
+        })
+        .count() as u32
+}
+
 /// The best alignment of any record shape in `window`, if one exists.
 pub fn align(window: &[u8], c: &Constraints) -> Option<Alignment> {
     let mut places = Places::new(window);
@@ -223,6 +256,14 @@ pub fn align(window: &[u8], c: &Constraints) -> Option<Alignment> {
             continue;
         };
         let start = alignment.spans[0].start;
+        // A reading whose insertions swallow a record's own words (` MB
+        // stacks, ` read as other text by the shorter pre-1.18 shape) is
+        // worth two more insertions.
+        let cost = (cost.0 + 2 * swallowed(window, &alignment.spans), cost.1);
+        let alignment = Alignment {
+            score: cost.0,
+            ..alignment
+        };
         // Fewer insertions, then the later start, then fewer inserted bytes,
         // then table order.
         let better = match &best {
@@ -325,7 +366,15 @@ fn align_shape(
             )
         })?;
     let gaps = spans.windows(2).filter(|w| w[0].end != w[1].start).count() as u32;
-    Some((cost, Alignment { shape, spans, gaps }))
+    Some((
+        cost,
+        Alignment {
+            shape,
+            spans,
+            gaps,
+            score: cost.0,
+        },
+    ))
 }
 
 #[cfg(test)]

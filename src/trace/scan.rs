@@ -143,6 +143,8 @@ pub struct Scanner {
     last_data_ms: u64,
     /// The current partial line was already counted as too long.
     long_line: bool,
+    /// Bytes of the current line already passed through.
+    line_sent: usize,
     anchors: Anchors,
     found: Vec<usize>,
     timeline: Timeline,
@@ -168,6 +170,7 @@ impl Scanner {
             window: None,
             last_data_ms: 0,
             long_line: false,
+            line_sent: 0,
             anchors: Anchors::default(),
             found: Vec::new(),
             timeline: Timeline::default(),
@@ -229,10 +232,8 @@ impl Scanner {
             return self.step_partial(flush, sink);
         };
         let line_start = self.head;
+        self.note_line_length(end);
         let line = &self.buf[line_start..line_start + end];
-        if end > self.limits.max_line && !self.long_line {
-            self.stats.long_lines += 1;
-        }
         self.anchors.find(line, &mut self.found);
         if self.found.is_empty() {
             if is_other_runtime_line(strip_eol(line)) {
@@ -280,10 +281,6 @@ impl Scanner {
         } else if self.pending() > self.limits.max_line {
             // Held text never grows past the limit, record start or not: keep
             // only as much as one record can be.
-            if !self.long_line {
-                self.long_line = true;
-                self.stats.long_lines += 1;
-            }
             self.pending() - MAX_RECORD
         } else {
             let rest = &self.buf[self.head..];
@@ -293,9 +290,11 @@ impl Scanner {
                 .or_else(|| Anchors::is_prefix_at_end(rest))
                 .unwrap_or(rest.len())
         };
+        self.note_line_length(self.pending());
         if release > 0 {
             sink.text(&self.buf[self.head..self.head + release]);
             self.head += release;
+            self.line_sent += release;
         }
         false
     }
@@ -312,13 +311,13 @@ impl Scanner {
                 None => false,
             };
         }
-        if w.lines >= self.limits.window_lines
-            || w.end >= self.limits.window_bytes
-            || flush != Flush::No
-        {
+        if w.lines >= self.limits.window_lines || w.end >= self.limits.window_bytes {
             return self.abandon(sink);
         }
         match self.line_end(w.end) {
+            // Nothing more will come (end of input, or idle long enough that a
+            // record in progress would have finished): give up on this line.
+            None if flush != Flush::No => self.abandon(sink),
             None => {
                 if self.pending() - w.end > self.limits.max_line {
                     return self.abandon(sink);
@@ -379,20 +378,23 @@ impl Scanner {
                 break;
             }
             let (start, len) = (self.head + at, end - at);
+            // Runtime records never interleave: a whole record on this line
+            // means the record being settled ended before it.
+            self.anchors
+                .find(&self.buf[start..start + len], &mut self.found);
+            if !self.found.is_empty() && self.whole_record(start, len).is_some() {
+                break;
+            }
             if let Some(later) = self.align(end, Some(end)) {
                 let body = strip_eol(&self.buf[start..start + len]);
                 let tail_only =
                     body.is_empty() || body == b" (forced)" || body == b" [controller reset]";
                 let same_record = later.spans[0] == best.spans[0];
-                if same_record && (later.gaps < best.gaps || (later.gaps == best.gaps && tail_only))
+                if same_record
+                    && (later.score < best.score || (later.score == best.score && tail_only))
                 {
                     best = later;
                 }
-            }
-            self.anchors
-                .find(&self.buf[start..start + len], &mut self.found);
-            if !self.found.is_empty() && self.whole_record(start, len).is_some() {
-                break;
             }
             at = end;
         }
@@ -448,12 +450,22 @@ impl Scanner {
         }
     }
 
+    /// Counts a line once when it grows past the limit (`len` more bytes of
+    /// it are in the buffer).
+    fn note_line_length(&mut self, len: usize) {
+        if !self.long_line && self.line_sent + len > self.limits.max_line {
+            self.long_line = true;
+            self.stats.long_lines += 1;
+        }
+    }
+
     /// Advances past `len` decided bytes, counting the lines they end.
     fn consume_text(&mut self, len: usize) {
         let lines =
             memchr::memchr_iter(b'\n', &self.buf[self.head..self.head + len]).count() as u64;
         if lines > 0 {
             self.long_line = false;
+            self.line_sent = 0;
         }
         self.line_no += lines;
         self.stats.lines += lines;
