@@ -31,7 +31,9 @@ pub const SNAPSHOT_POINTS: usize = 2000;
 /// Pages connected at once (HTTP/1.1 browsers open at most six per origin;
 /// this bounds what a misbehaving client can hold).
 pub const MAX_CLIENTS: usize = 256;
-const HEARTBEAT: Duration = Duration::from_secs(15);
+/// A comment line every so often keeps proxies and browsers from closing a
+/// quiet stream.
+pub const HEARTBEAT: Duration = Duration::from_secs(15);
 
 const CSP: &str = "default-src 'self'; img-src 'self' data: blob:; style-src 'self'; script-src 'self'; connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'";
 
@@ -50,6 +52,7 @@ pub struct App {
     pub hub: Hub,
     pub access: Arc<Access>,
     clients: Arc<Semaphore>,
+    heartbeat: Duration,
 }
 
 impl App {
@@ -58,7 +61,14 @@ impl App {
             hub,
             access: Arc::new(access),
             clients: Arc::new(Semaphore::new(MAX_CLIENTS)),
+            heartbeat: HEARTBEAT,
         }
+    }
+
+    /// Sets the heartbeat interval (tests use a short one).
+    pub fn with_heartbeat(mut self, every: Duration) -> Self {
+        self.heartbeat = every;
+        self
     }
 }
 
@@ -229,12 +239,15 @@ async fn events(State(app): State<App>, headers: HeaderMap) -> Response {
         })
         .filter_map(std::future::ready);
     let stream = stream::iter(first).chain(live).map(Ok::<_, Infallible>);
-    sse(stream)
+    sse(stream, app.heartbeat)
 }
 
-fn sse(stream: impl Stream<Item = Result<SseEvent, Infallible>> + Send + 'static) -> Response {
+fn sse(
+    stream: impl Stream<Item = Result<SseEvent, Infallible>> + Send + 'static,
+    heartbeat: Duration,
+) -> Response {
     let mut res = Sse::new(stream)
-        .keep_alive(KeepAlive::new().interval(HEARTBEAT).text("heartbeat"))
+        .keep_alive(KeepAlive::new().interval(heartbeat).text("heartbeat"))
         .into_response();
     // Proxies must not buffer the stream.
     res.headers_mut()

@@ -1,0 +1,489 @@
+//! The HTTP side: the router in-process for the page, APIs and access rules,
+//! and real sockets for the live stream (snapshot, resume, resync, heartbeat).
+
+mod common;
+
+use std::io::{BufRead, BufReader, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::time::Duration;
+
+use axum::body::{Body, to_bytes};
+use axum::http::{Request, StatusCode, header};
+use gcviz::event::Event;
+use gcviz::history::HistoryLimits;
+use gcviz::hub::{Hub, Status};
+use gcviz::server::{Access, App, router};
+use tower::ServiceExt;
+
+fn gc_event(seq: u64, live_mb: u64) -> Event {
+    let line = format!(
+        "gc {} @{}.000s 1%: 0.1+1.0+0.1 ms clock, 0.2+0.1/1.0/0+0.2 ms cpu, 4->5->{live_mb} MB, 8 MB goal, 0 MB stacks, 0 MB globals, 2 P",
+        seq + 1,
+        seq
+    );
+    let record = gcviz::trace::parse_record(line.as_bytes()).unwrap();
+    Event {
+        seq,
+        proc: 0,
+        line: seq + 1,
+        repaired: false,
+        t_s: Some(seq as f64),
+        record,
+        window: None,
+        raw: line,
+    }
+}
+
+fn hub_with(n: u64, limits: HistoryLimits) -> Hub {
+    let hub = Hub::new(
+        limits,
+        Status {
+            mode: "pipe",
+            state: "running",
+            ..Status::default()
+        },
+    );
+    for seq in 0..n {
+        hub.publish(gc_event(seq, if seq == n / 2 { 777 } else { 2 }));
+    }
+    hub
+}
+
+fn loopback() -> Access {
+    Access {
+        token: None,
+        loopback: true,
+    }
+}
+
+async fn get(app: App, uri: &str, host: &str) -> (StatusCode, axum::http::HeaderMap, String) {
+    let req = Request::get(uri)
+        .header(header::HOST, host)
+        .body(Body::empty())
+        .unwrap();
+    let res = router(app).oneshot(req).await.unwrap();
+    let (parts, body) = res.into_parts();
+    let body = to_bytes(body, 64 << 20).await.unwrap();
+    (
+        parts.status,
+        parts.headers,
+        String::from_utf8_lossy(&body).into_owned(),
+    )
+}
+
+#[tokio::test]
+async fn the_page_is_served_offline_with_a_strict_policy() {
+    let app = App::new(hub_with(0, HistoryLimits::default()), loopback());
+    let (status, headers, body) = get(app.clone(), "/", "127.0.0.1:8080").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(
+        headers[header::CONTENT_TYPE]
+            .to_str()
+            .unwrap()
+            .starts_with("text/html")
+    );
+    let csp = headers[header::CONTENT_SECURITY_POLICY].to_str().unwrap();
+    assert!(
+        csp.contains("default-src 'self'") && csp.contains("script-src 'self'"),
+        "{csp}"
+    );
+    assert!(
+        !body.contains("http://") && !body.contains("https://"),
+        "the page must not load anything from the internet"
+    );
+    let (status, headers, js) = get(app.clone(), "/vendor/uPlot.iife.min.js", "localhost").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(
+        headers[header::CONTENT_TYPE]
+            .to_str()
+            .unwrap()
+            .starts_with("text/javascript")
+    );
+    assert!(js.contains("uPlot"));
+    assert_eq!(
+        get(app, "/etc/passwd", "localhost").await.0,
+        StatusCode::NOT_FOUND
+    );
+}
+
+#[tokio::test]
+async fn a_loopback_gcviz_refuses_other_hosts() {
+    let app = App::new(hub_with(1, HistoryLimits::default()), loopback());
+    // DNS rebinding: a page on evil.example resolving to 127.0.0.1.
+    assert_eq!(
+        get(app.clone(), "/api/status", "evil.example:8080").await.0,
+        StatusCode::FORBIDDEN
+    );
+    assert_eq!(
+        get(app.clone(), "/", "evil.example").await.0,
+        StatusCode::FORBIDDEN
+    );
+    assert_eq!(
+        get(app.clone(), "/api/status", "[::1]:9").await.0,
+        StatusCode::OK
+    );
+    assert_eq!(
+        get(app, "/api/status", "localhost:9").await.0,
+        StatusCode::OK
+    );
+}
+
+#[tokio::test]
+async fn beyond_loopback_data_needs_the_token_but_the_page_files_do_not() {
+    let access = Access {
+        token: Some("s3cret".into()),
+        loopback: false,
+    };
+    let app = App::new(hub_with(3, HistoryLimits::default()), access);
+    let host = "myserver:8080";
+    assert_eq!(get(app.clone(), "/", host).await.0, StatusCode::OK);
+    assert_eq!(get(app.clone(), "/app.js", host).await.0, StatusCode::OK);
+    for path in [
+        "/api/status",
+        "/api/records.ndjson",
+        "/events",
+        "/metrics",
+        "/api/history",
+    ] {
+        assert_eq!(
+            get(app.clone(), path, host).await.0,
+            StatusCode::UNAUTHORIZED,
+            "{path}"
+        );
+        assert_eq!(
+            get(app.clone(), &format!("{path}?token=wrong"), host)
+                .await
+                .0,
+            StatusCode::UNAUTHORIZED,
+            "{path}"
+        );
+    }
+    assert_eq!(
+        get(app.clone(), "/api/status?token=s3cret", host).await.0,
+        StatusCode::OK
+    );
+    let req = Request::get("/metrics")
+        .header(header::HOST, host)
+        .header(header::AUTHORIZATION, "Bearer s3cret")
+        .body(Body::empty())
+        .unwrap();
+    assert_eq!(
+        router(app).oneshot(req).await.unwrap().status(),
+        StatusCode::OK
+    );
+}
+
+#[tokio::test]
+async fn records_download_has_every_kept_record_in_the_parse_schema() {
+    let app = App::new(hub_with(5, HistoryLimits::default()), loopback());
+    let (status, _, body) = get(app, "/api/records.ndjson", "localhost").await;
+    assert_eq!(status, StatusCode::OK);
+    let recs: Vec<serde_json::Value> = body
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(recs.len(), 5);
+    assert_eq!(recs[4]["kind"], "gc");
+    assert_eq!(recs[4]["gc"], 5);
+    assert!(recs[4]["raw"].as_str().unwrap().starts_with("gc 5 @"));
+}
+
+#[tokio::test]
+async fn history_fits_the_point_budget_and_keeps_the_spike() {
+    let app = App::new(
+        hub_with(
+            100_000,
+            HistoryLimits {
+                recent: 1000,
+                buckets: 256,
+            },
+        ),
+        loopback(),
+    );
+    let (status, _, body) = get(app.clone(), "/api/history?points=100", "localhost").await;
+    assert_eq!(status, StatusCode::OK);
+    let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+    let rows = v["rows"].as_array().unwrap();
+    assert!(rows.len() <= 102, "{} rows for a budget of 100", rows.len());
+    let max = rows
+        .iter()
+        .filter_map(|r| r["heap_live_mb"].as_f64())
+        .fold(0.0, f64::max);
+    assert_eq!(max, 777.0);
+    // A zoomed range returns rows only from that range.
+    let (_, _, body) = get(
+        app,
+        "/api/history?from_s=99990&to_s=99999&points=100",
+        "localhost",
+    )
+    .await;
+    let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+    let ts: Vec<f64> = v["rows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["t_s"].as_f64().unwrap())
+        .collect();
+    assert_eq!(ts.len(), 10);
+    assert!(ts.iter().all(|t| (99990.0..=99999.0).contains(t)));
+}
+
+#[tokio::test]
+async fn metrics_use_the_gcviz_prefix_and_base_units() {
+    let app = App::new(hub_with(4, HistoryLimits::default()), loopback());
+    let (status, headers, body) = get(app, "/metrics", "localhost").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(
+        headers[header::CONTENT_TYPE]
+            .to_str()
+            .unwrap()
+            .contains("version=0.0.4")
+    );
+    for line in body.lines().filter(|l| !l.starts_with('#')) {
+        assert!(line.starts_with("gcviz_"), "{line}");
+    }
+    assert!(body.contains("gcviz_heap_live_bytes 2097152"), "{body}");
+}
+
+// ---- real sockets ----
+
+async fn serve(app: App) -> SocketAddr {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, router(app)).await.unwrap() });
+    addr
+}
+
+/// One server-sent event: its name, id and data.
+#[derive(Debug, Default)]
+struct Sse {
+    event: String,
+    id: Option<String>,
+    data: String,
+    comments: Vec<String>,
+}
+
+struct SseClient(BufReader<TcpStream>);
+
+impl SseClient {
+    fn open(addr: SocketAddr, last_id: Option<u64>) -> SseClient {
+        let mut s = TcpStream::connect(addr).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+        let mut req =
+            format!("GET /events HTTP/1.1\r\nHost: 127.0.0.1\r\nAccept: text/event-stream\r\n");
+        if let Some(id) = last_id {
+            req.push_str(&format!("Last-Event-ID: {id}\r\n"));
+        }
+        req.push_str("\r\n");
+        s.write_all(req.as_bytes()).unwrap();
+        let mut r = BufReader::new(s);
+        let mut line = String::new();
+        r.read_line(&mut line).unwrap();
+        assert!(line.starts_with("HTTP/1.1 200"), "{line}");
+        loop {
+            line.clear();
+            r.read_line(&mut line).unwrap();
+            if line == "\r\n" {
+                break;
+            }
+        }
+        SseClient(r)
+    }
+
+    /// Reads one HTTP chunk-framed SSE block (`None` at the end of the stream).
+    fn next(&mut self) -> Option<Sse> {
+        let mut ev = Sse::default();
+        let mut line = String::new();
+        loop {
+            line.clear();
+            if self.0.read_line(&mut line).ok()? == 0 {
+                return None;
+            }
+            let l = line.trim_end_matches(['\r', '\n']);
+            // Chunked transfer framing: size lines are hex, skip them.
+            if !l.is_empty() && l.bytes().all(|b| b.is_ascii_hexdigit()) && !l.contains(':') {
+                if l == "0" {
+                    return None;
+                }
+                continue;
+            }
+            if l.is_empty() {
+                if !ev.event.is_empty() || !ev.data.is_empty() || !ev.comments.is_empty() {
+                    return Some(ev);
+                }
+                continue;
+            }
+            if let Some(c) = l.strip_prefix(':') {
+                ev.comments.push(c.trim().to_string());
+            } else if let Some(v) = l.strip_prefix("event:") {
+                ev.event = v.trim().to_string();
+            } else if let Some(v) = l.strip_prefix("id:") {
+                ev.id = Some(v.trim().to_string());
+            } else if let Some(v) = l.strip_prefix("data:") {
+                ev.data.push_str(v.trim_start());
+            }
+        }
+    }
+
+    fn next_named(&mut self) -> Sse {
+        loop {
+            let ev = self.next().expect("the stream ended");
+            if !ev.event.is_empty() {
+                return ev;
+            }
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn snapshot_then_live_records_then_resume_without_gaps_or_duplicates() {
+    let hub = hub_with(5, HistoryLimits::default());
+    let addr = serve(App::new(hub.clone(), loopback())).await;
+    let mut c = tokio::task::spawn_blocking(move || {
+        let mut c = SseClient::open(addr, None);
+        let snap = c.next_named();
+        (c, snap)
+    })
+    .await
+    .unwrap();
+    assert_eq!(c.1.event, "snapshot");
+    let snap: serde_json::Value = serde_json::from_str(&c.1.data).unwrap();
+    assert_eq!(snap["next_seq"], 5);
+    assert_eq!(snap["rows"].as_array().unwrap().len(), 5);
+    for seq in 5..8 {
+        hub.publish(gc_event(seq, 3));
+    }
+    let ids = tokio::task::spawn_blocking(move || {
+        let ids: Vec<String> = (0..3)
+            .map(|_| c.0.next_named())
+            .map(|e| {
+                assert_eq!(e.event, "record");
+                e.id.unwrap()
+            })
+            .collect();
+        ids
+    })
+    .await
+    .unwrap();
+    assert_eq!(ids, ["5", "6", "7"]);
+    // The browser reconnects with the last id it saw: only what it missed.
+    let resumed = tokio::task::spawn_blocking(move || {
+        let mut c = SseClient::open(addr, Some(5));
+        (c.next_named(), c.next_named())
+    })
+    .await
+    .unwrap();
+    assert_eq!(
+        (resumed.0.event.as_str(), resumed.0.id.as_deref()),
+        ("record", Some("6"))
+    );
+    assert_eq!(resumed.1.id.as_deref(), Some("7"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_too_far_behind_gets_a_snapshot_instead_of_a_resume() {
+    let hub = hub_with(
+        50,
+        HistoryLimits {
+            recent: 10,
+            buckets: 8,
+        },
+    );
+    let addr = serve(App::new(hub, loopback())).await;
+    let ev = tokio::task::spawn_blocking(move || SseClient::open(addr, Some(3)).next_named())
+        .await
+        .unwrap();
+    assert_eq!(ev.event, "snapshot");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_slow_client_is_told_to_resync_and_others_miss_nothing() {
+    let hub = hub_with(
+        0,
+        HistoryLimits {
+            recent: 100,
+            buckets: 64,
+        },
+    );
+    let addr = serve(App::new(hub.clone(), loopback())).await;
+    // Both connect and read the snapshot; then one stops reading.
+    let (mut fast, mut slow) = tokio::task::spawn_blocking(move || {
+        let mut fast = SseClient::open(addr, None);
+        let mut slow = SseClient::open(addr, None);
+        assert_eq!(fast.next_named().event, "snapshot");
+        assert_eq!(slow.next_named().event, "snapshot");
+        (fast, slow)
+    })
+    .await
+    .unwrap();
+    // Batches of 1000 (well within a client's buffer), each published only
+    // once the reading client has seen the previous one: it never falls
+    // behind, while the stalled one falls 60,000 records behind.
+    let n = 60_000u64;
+    let batch = 1000u64;
+    let (seen_tx, seen_rx) = std::sync::mpsc::channel::<u64>();
+    let publisher = {
+        let hub = hub.clone();
+        tokio::task::spawn_blocking(move || {
+            for start in (0..n).step_by(batch as usize) {
+                for seq in start..start + batch {
+                    hub.publish(gc_event(seq, 2));
+                }
+                while seen_rx.recv().expect("reader alive") < start + batch - 1 {}
+            }
+        })
+    };
+    let fast_ids = tokio::task::spawn_blocking(move || {
+        let mut last = None;
+        while last != Some(n - 1) {
+            let e = fast.next_named();
+            assert_eq!(
+                e.event, "record",
+                "the reading client must never need a resync"
+            );
+            let id: u64 = e.id.unwrap().parse().unwrap();
+            assert_eq!(
+                Some(id),
+                last.map_or(Some(0), |l: u64| Some(l + 1)),
+                "no gaps, no duplicates"
+            );
+            last = Some(id);
+            if (id + 1) % batch == 0 {
+                let _ = seen_tx.send(id);
+            }
+        }
+        last
+    });
+    publisher.await.unwrap();
+    assert_eq!(fast_ids.await.unwrap(), Some(n - 1));
+    let saw_resync = tokio::task::spawn_blocking(move || {
+        while let Some(e) = slow.next() {
+            if e.event == "resync" {
+                return true;
+            }
+        }
+        false
+    })
+    .await
+    .unwrap();
+    assert!(saw_resync, "the stalled client was told to resync");
+    assert!(hub.status().counts.dropped > 0, "what it missed is counted");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_quiet_stream_carries_heartbeats() {
+    let hub = hub_with(1, HistoryLimits::default());
+    let addr = serve(App::new(hub, loopback()).with_heartbeat(Duration::from_millis(100))).await;
+    let comment = tokio::task::spawn_blocking(move || {
+        let mut c = SseClient::open(addr, None);
+        loop {
+            let e = c.next().expect("stream open");
+            if let Some(h) = e.comments.first() {
+                return h.clone();
+            }
+        }
+    })
+    .await
+    .unwrap();
+    assert_eq!(comment, "heartbeat");
+}
