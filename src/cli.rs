@@ -50,6 +50,10 @@ pub struct ParseArgs {
     /// the wrapper forwards it.
     #[arg(long)]
     pub passthrough: bool,
+
+    /// Print only the summary line, no records.
+    #[arg(long, conflicts_with = "passthrough")]
+    pub summary_only: bool,
 }
 
 #[derive(Debug, Args)]

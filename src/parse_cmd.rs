@@ -11,19 +11,19 @@ use crate::trace::{Scanner, Sink, Stats};
 
 /// Writes records as NDJSON and, optionally, the pass-through text.
 struct NdjsonSink<W: Write, P: Write> {
-    out: W,
+    out: Option<W>,
     passthrough: Option<P>,
     error: Option<io::Error>,
 }
 
 impl<W: Write, P: Write> Sink for NdjsonSink<W, P> {
     fn record(&mut self, event: Event) {
-        if self.error.is_some() {
+        let (Some(out), None) = (self.out.as_mut(), self.error.as_ref()) else {
             return;
-        }
-        let res = serde_json::to_writer(&mut self.out, &event)
+        };
+        let res = serde_json::to_writer(&mut *out, &event)
             .map_err(io::Error::from)
-            .and_then(|()| self.out.write_all(b"\n"));
+            .and_then(|()| out.write_all(b"\n"));
         if let Err(e) = res {
             self.error = Some(e);
         }
@@ -51,7 +51,7 @@ pub fn run(args: &ParseArgs) -> Result<()> {
     let stdout = io::stdout().lock();
     let stderr = io::stderr().lock();
     let mut sink = NdjsonSink {
-        out: BufWriter::with_capacity(256 * 1024, stdout),
+        out: (!args.summary_only).then(|| BufWriter::with_capacity(256 * 1024, stdout)),
         passthrough: args
             .passthrough
             .then(|| BufWriter::with_capacity(64 * 1024, io::stderr())),
@@ -60,7 +60,8 @@ pub fn run(args: &ParseArgs) -> Result<()> {
     let stats = scan_all(input, &mut sink)?;
     let flushed = sink
         .out
-        .flush()
+        .as_mut()
+        .map_or(Ok(()), |o| o.flush())
         .and_then(|()| sink.passthrough.as_mut().map_or(Ok(()), |p| p.flush()));
     if let Some(e) = sink.error.take().or(flushed.err()) {
         if e.kind() != io::ErrorKind::BrokenPipe {

@@ -58,6 +58,7 @@ into_record!(Gc, LegacyGc, Scav, Scvg, ScvgReleased, GcForced);
 /// Finds the places in a line where a runtime record could start.
 pub struct Anchors {
     gc: memmem::Finder<'static>,
+    scav: memmem::Finder<'static>,
     sc: memmem::Finder<'static>,
     forced: memmem::Finder<'static>,
 }
@@ -66,6 +67,7 @@ impl Default for Anchors {
     fn default() -> Self {
         Anchors {
             gc: memmem::Finder::new("gc"),
+            scav: memmem::Finder::new("scav "),
             sc: memmem::Finder::new("scv"),
             forced: memmem::Finder::new("GC forced"),
         }
@@ -83,9 +85,7 @@ impl Anchors {
                 out.push(p);
             }
         }
-        for p in memmem::find_iter(text, b"scav ") {
-            out.push(p);
-        }
+        out.extend(self.scav.find_iter(text));
         for p in self.sc.find_iter(text) {
             if text[p..].starts_with(b"scvg") {
                 if p >= 7 && &text[p - 7..p] == b"forced " {
@@ -97,8 +97,10 @@ impl Anchors {
         for p in self.forced.find_iter(text) {
             out.push(p);
         }
-        out.sort_unstable();
-        out.dedup();
+        if out.len() > 1 {
+            out.sort_unstable();
+            out.dedup();
+        }
     }
 
     /// Could `tail` (the end of a partial line) be the start of a record whose

@@ -2,9 +2,8 @@
 //! refuse to overflow, the runtime's millisecond and second decimals, and hex.
 
 use nom::bytes::complete::{tag, take_while1};
-use nom::character::complete::digit1;
-use nom::combinator::{map_opt, opt, recognize};
-use nom::sequence::pair;
+use nom::combinator::{map_opt, opt};
+use nom::error::{Error, ErrorKind};
 use nom::{IResult, Parser};
 
 use crate::event::Terms;
@@ -21,9 +20,20 @@ pub fn digits_to_u64(d: &[u8]) -> Option<u64> {
     Some(v)
 }
 
-/// `123`
+fn error<T>(i: In, kind: ErrorKind) -> IResult<In, T> {
+    Err(nom::Err::Error(Error::new(i, kind)))
+}
+
+/// `123`: one pass over the digits, refusing overflow.
 pub fn uint(i: In) -> IResult<In, u64> {
-    map_opt(digit1, digits_to_u64).parse(i)
+    let n = i.iter().take_while(|b| b.is_ascii_digit()).count();
+    if n == 0 {
+        return error(i, ErrorKind::Digit);
+    }
+    match digits_to_u64(&i[..n]) {
+        Some(v) => Ok((&i[n..], v)),
+        None => error(i, ErrorKind::MapOpt),
+    }
 }
 
 /// `-1` or `7`: the runtime prints a negative integer as `-` then digits.
@@ -33,36 +43,45 @@ pub fn int(i: In) -> IResult<In, i64> {
     Ok((i, if neg.is_some() { -v } else { v }))
 }
 
-/// `0.016`, `12`, `1.0`: fmtNSAsMS output, and the `@0.315` seconds.
+/// `0.016`, `12`, `1.0`: fmtNSAsMS output, and the `@0.315` seconds. One
+/// pass; an exact integer over a power of ten is correctly rounded by IEEE
+/// division, which covers every value the runtime prints but the absurd.
 pub fn decimal(i: In) -> IResult<In, f64> {
-    map_opt(recognize(pair(digit1, opt(pair(tag("."), digit1)))), to_f64).parse(i)
-}
-
-/// Decimal text to the nearest f64. Exact integer over power of ten is
-/// correctly rounded by IEEE division, which is the common, fast case.
-fn to_f64(text: &[u8]) -> Option<f64> {
     const POW10: [f64; 16] = [
         1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15,
     ];
-    if text.len() <= 16 {
-        let mut mant: u64 = 0;
-        let mut frac_digits = None;
+    let int = i.iter().take_while(|b| b.is_ascii_digit()).count();
+    if int == 0 {
+        return error(i, ErrorKind::Digit);
+    }
+    let frac = match i.get(int) {
+        Some(b'.') => i[int + 1..]
+            .iter()
+            .take_while(|b| b.is_ascii_digit())
+            .count(),
+        _ => 0,
+    };
+    let len = if frac > 0 { int + 1 + frac } else { int };
+    let text = &i[..len];
+    let mut mant: u64 = 0;
+    let mut exact = int + frac <= 15;
+    if exact {
         for &b in text {
-            if b == b'.' {
-                frac_digits = Some(0usize);
-            } else {
+            if b != b'.' {
                 mant = mant * 10 + u64::from(b - b'0');
-                if let Some(n) = frac_digits.as_mut() {
-                    *n += 1;
-                }
             }
         }
-        let scale = frac_digits.unwrap_or(0);
-        if mant < (1 << 53) && scale < POW10.len() {
-            return Some(mant as f64 / POW10[scale]);
-        }
+        exact = mant < (1 << 53);
     }
-    std::str::from_utf8(text).ok()?.parse().ok()
+    let value = if exact {
+        mant as f64 / POW10[frac]
+    } else {
+        match std::str::from_utf8(text).ok().and_then(|t| t.parse().ok()) {
+            Some(v) => v,
+            None => return error(i, ErrorKind::Float),
+        }
+    };
+    Ok((&i[len..], value))
 }
 
 /// `0x1f`: Go 1.0/1.1 printed scavenger amounts with `%p`.

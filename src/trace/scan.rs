@@ -78,6 +78,40 @@ pub struct Stats {
     pub other_runtime: u64,
 }
 
+/// A line that needs no window: plain text, or one whole record (after other
+/// text). `None` when it starts a record that does not parse whole.
+fn decide_line(
+    anchors: &Anchors,
+    found: &mut Vec<usize>,
+    stats: &mut Stats,
+    line: &[u8],
+) -> Option<Decided> {
+    // Most records fill their line: try that before searching.
+    if matches!(line.first(), Some(b'g' | b's' | b'G' | b'f'))
+        && let Some(r) = parse_record(strip_eol(line))
+    {
+        return Some(Decided::Record(0, r));
+    }
+    anchors.find(line, found);
+    if found.is_empty() {
+        if is_other_runtime_line(strip_eol(line)) {
+            stats.other_runtime += 1;
+        }
+        return Some(Decided::Text);
+    }
+    let body = strip_eol(line);
+    found
+        .iter()
+        .find_map(|&at| parse_record(&body[at..]).map(|r| Decided::Record(at, r)))
+}
+
+/// What a line turned out to be.
+enum Decided {
+    Text,
+    /// A record starting at this offset, after other text.
+    Record(usize, Record),
+}
+
 /// When held text must be decided now.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Flush {
@@ -193,8 +227,53 @@ impl Scanner {
     pub fn feed(&mut self, bytes: &[u8], now_ms: u64, sink: &mut impl Sink) {
         self.stats.bytes += bytes.len() as u64;
         self.last_data_ms = now_ms;
-        self.buf.extend_from_slice(bytes);
+        let mut bytes = bytes;
+        if self.pending() > 0 && self.window.is_none() {
+            // Complete the held line first; then, with nothing held, the rest
+            // can be decided straight from the input.
+            let Some(nl) = memchr(b'\n', bytes) else {
+                self.buf.extend_from_slice(bytes);
+                return self.pump(Flush::No, sink);
+            };
+            self.buf.extend_from_slice(&bytes[..=nl]);
+            self.pump(Flush::No, sink);
+            bytes = &bytes[nl + 1..];
+        }
+        let rest = if self.pending() == 0 {
+            self.direct(bytes, sink)
+        } else {
+            bytes
+        };
+        self.buf.extend_from_slice(rest);
         self.pump(Flush::No, sink);
+    }
+
+    /// With nothing held, decides whole lines straight from the input (the
+    /// common case: plain text, or a record that parses whole) without
+    /// copying them; returns the rest, from the first line that needs more.
+    fn direct<'a>(&mut self, bytes: &'a [u8], sink: &mut impl Sink) -> &'a [u8] {
+        let mut at = 0;
+        while let Some(nl) = memchr(b'\n', &bytes[at..]) {
+            let line = &bytes[at..at + nl + 1];
+            if self.line_sent + line.len() > self.limits.max_line {
+                break;
+            }
+            match decide_line(&self.anchors, &mut self.found, &mut self.stats, line) {
+                Some(Decided::Text) => sink.text(line),
+                Some(Decided::Record(start, record)) => {
+                    sink.text(&line[..start]);
+                    let raw = strip_eol(&line[start..]).to_vec();
+                    self.emit(record, self.line_no, false, raw, sink);
+                }
+                None => break,
+            }
+            self.line_no += 1;
+            self.stats.lines += 1;
+            self.line_sent = 0;
+            self.long_line = false;
+            at += nl + 1;
+        }
+        &bytes[at..]
     }
 
     /// Lets time pass: after `idle_ms` without input, held text is decided.
@@ -234,21 +313,20 @@ impl Scanner {
         let line_start = self.head;
         self.note_line_length(end);
         let line = &self.buf[line_start..line_start + end];
-        self.anchors.find(line, &mut self.found);
-        if self.found.is_empty() {
-            if is_other_runtime_line(strip_eol(line)) {
-                self.stats.other_runtime += 1;
+        match decide_line(&self.anchors, &mut self.found, &mut self.stats, line) {
+            Some(Decided::Text) => {
+                sink.text(line);
+                self.consume_line(end);
+                return true;
             }
-            sink.text(line);
-            self.consume_text(end);
-            return true;
-        }
-        if let Some((at, record)) = self.whole_record(line_start, end) {
-            sink.text(&self.buf[line_start..line_start + at]);
-            let raw = strip_eol(&self.buf[line_start + at..line_start + end]).to_vec();
-            self.emit(record, self.line_no, false, raw, sink);
-            self.consume_text(end);
-            return true;
+            Some(Decided::Record(at, record)) => {
+                sink.text(&line[..at]);
+                let raw = strip_eol(&line[at..]).to_vec();
+                self.emit(record, self.line_no, false, raw, sink);
+                self.consume_line(end);
+                return true;
+            }
+            None => {}
         }
         if end > self.limits.window_bytes {
             self.count_fragment(line_start, end);
@@ -448,6 +526,15 @@ impl Scanner {
         if self.found.iter().any(|&at| looks_like_record(&text[at..])) {
             self.stats.unresolved += 1;
         }
+    }
+
+    /// Advances past one whole line of `len` bytes.
+    fn consume_line(&mut self, len: usize) {
+        self.long_line = false;
+        self.line_sent = 0;
+        self.line_no += 1;
+        self.stats.lines += 1;
+        self.head += len;
     }
 
     /// Counts a line once when it grows past the limit (`len` more bytes of
