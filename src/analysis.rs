@@ -64,11 +64,14 @@ impl Analysis {
         }
         // The window cannot reach back before the process started.
         let span_s = end_s.min(self.window_s).max(1e-3);
+        // A per-minute rate from a few milliseconds is noise: until the
+        // process has run a second, count the cycles of that first second.
+        let rate_span_s = span_s.max(1.0);
         let capacity_ms = span_s * 1000.0 * g.procs.max(1) as f64;
         Window {
             gc_cpu_window_pct: (self.gc_cpu_ms.max(0.0) / capacity_ms * 100.0).min(100.0 * 64.0),
             assist_window_pct: self.assist_cpu_ms.max(0.0) / capacity_ms * 100.0,
-            gc_per_min: self.cycles.len() as f64 / span_s * 60.0,
+            gc_per_min: self.cycles.len() as f64 / rate_span_s * 60.0,
         }
     }
 }
@@ -100,6 +103,14 @@ mod tests {
         assert!((w.gc_cpu_window_pct - 1.0).abs() < 0.05, "{w:?}");
         assert!((w.assist_window_pct - 0.25).abs() < 0.02, "{w:?}");
         assert!((w.gc_per_min - 60.0).abs() < 7.0, "{w:?}");
+    }
+
+    #[test]
+    fn the_first_cycles_do_not_make_a_frequency_spike() {
+        let mut a = Analysis::new(10.0);
+        let w = a.on_gc(0, &gc_at(1, "0.004", "0+0/0/0+0"));
+        // One cycle in the first 5 ms is one cycle, not 12,000 a minute.
+        assert_eq!(w.gc_per_min, 60.0);
     }
 
     #[test]

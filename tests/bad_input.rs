@@ -121,3 +121,23 @@ fn a_prompt_without_newline_shows_at_once_and_a_lookalike_after_idle() {
         "`gc now` never looked like a record"
     );
 }
+
+/// Every file of the fuzz corpus (tests/fuzz/corpus/scanner: seeds and
+/// anything the fuzzer found) replayed: same records and text whole or in
+/// the chunk size its first byte picks.
+#[test]
+fn every_fuzz_corpus_file_replays_cleanly() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fuzz/corpus/scanner");
+    let files = common::files_ending(&dir, "");
+    assert!(files.len() >= 5, "corpus missing: {}", files.len());
+    for f in files {
+        let data = std::fs::read(&f).unwrap();
+        let Some((&k, input)) = data.split_first() else {
+            continue;
+        };
+        let (whole, _) = scan(input);
+        let (parts, _) = scan_chunked(input, &[usize::from(k % 31) + 1]);
+        assert_eq!(whole.events.len(), parts.events.len(), "{}", f.display());
+        assert_eq!(whole.text, parts.text, "{}", f.display());
+    }
+}

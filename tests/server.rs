@@ -269,8 +269,9 @@ impl SseClient {
     fn open(addr: SocketAddr, last_id: Option<u64>) -> SseClient {
         let mut s = TcpStream::connect(addr).unwrap();
         s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
-        let mut req =
-            format!("GET /events HTTP/1.1\r\nHost: 127.0.0.1\r\nAccept: text/event-stream\r\n");
+        let mut req = String::from(
+            "GET /events HTTP/1.1\r\nHost: 127.0.0.1\r\nAccept: text/event-stream\r\n",
+        );
         if let Some(id) = last_id {
             req.push_str(&format!("Last-Event-ID: {id}\r\n"));
         }
@@ -448,7 +449,7 @@ async fn a_slow_client_is_told_to_resync_and_others_miss_nothing() {
                 "no gaps, no duplicates"
             );
             last = Some(id);
-            if (id + 1) % batch == 0 {
+            if (id + 1).is_multiple_of(batch) {
                 let _ = seen_tx.send(id);
             }
         }

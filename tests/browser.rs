@@ -1,0 +1,420 @@
+//! The live page in a real browser: Debian's headless Chromium loads pages
+//! served by the real gcviz binary (wrapping real Go programs, replaying the
+//! demo, reading a pipe) and the tests check what a person would see.
+//!
+//! How the browser is driven: Chromium's own DevTools protocol over
+//! `--remote-debugging-pipe`, with a small client in tests/browser/cdp.rs
+//! and no new dependency (serde_json is already one). Chosen over
+//! - a CDP crate (chromiumoxide, headless_chrome): large generated protocol
+//!   code and an async stack to compile for four tests, and fetchers to keep
+//!   switched off;
+//! - a WebSocket client (tungstenite) on `--remote-debugging-port`: one more
+//!   dependency, and a port to discover from Chromium's stderr;
+//! - WebDriver: chromium-driver to install as well, and a crate.
+//!
+//! The pipe also solves the browser's lifetime: the test binary starts one
+//! Chromium on first use and shares it; Chromium quits when the pipe closes,
+//! which the kernel does when the test binary ends, however it ends.
+//!
+//! Screenshots are written to target/browser-artifacts/.
+
+#[path = "browser/cdp.rs"]
+mod cdp;
+mod common;
+#[path = "browser/gcviz.rs"]
+mod gcviz;
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+use cdp::{Browser, Page};
+use gcviz::Gcviz;
+use serde_json::Value;
+
+/// Long enough for a loaded 2-core machine; only there so nothing hangs.
+const PATIENCE: Duration = Duration::from_secs(90);
+
+/// The shared browser, started on first use; `None` (with a SKIPPED line)
+/// when Chromium is not installed outside CI.
+fn browser() -> Option<&'static Browser> {
+    static BROWSER: OnceLock<Browser> = OnceLock::new();
+    let exe = common::chromium()?;
+    Some(BROWSER.get_or_init(|| {
+        let tmp = Path::new(env!("CARGO_TARGET_TMPDIR"));
+        Browser::launch(&exe, tmp, &artifacts().join("chromium.log"))
+    }))
+}
+
+/// target/browser-artifacts/: screenshots and measurements a person can look at.
+fn artifacts() -> PathBuf {
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .parent()
+        .unwrap()
+        .join("browser-artifacts");
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+fn screenshot(page: &mut Page, name: &str) {
+    let path = artifacts().join(name);
+    page.screenshot(&path);
+    println!("screenshot: {}", path.display());
+}
+
+fn program(name: &str) -> Option<PathBuf> {
+    let goroot = common::goroot()?;
+    let source = common::fixtures()
+        .join("programs")
+        .join(name)
+        .join("main.go");
+    Some(common::go_build(&goroot, &source))
+}
+
+fn open(page: &mut Page, gcviz: &Gcviz) {
+    page.navigate(&gcviz.url);
+    page.wait_for(
+        "the page's first snapshot to be drawn",
+        "window.gcviz && window.gcviz.ready",
+        PATIENCE,
+    );
+}
+
+/// Nothing went wrong on the page: no console error, uncaught exception,
+/// CSP violation or failed load, and nothing the page itself noted.
+fn assert_clean(page: &mut Page) {
+    assert_eq!(
+        page.problems(),
+        Vec::<String>::new(),
+        "the page reported problems"
+    );
+    assert_eq!(
+        page.eval("window.gcviz.errors"),
+        Value::Array(vec![]),
+        "the page noted errors"
+    );
+}
+
+/// For each chart, how many canvas pixels have the colour of its main line
+/// in the current theme: what a person sees as "there is a line".
+const LINE_PIXELS: &str = r#"(() => {
+  const css = getComputedStyle(document.documentElement);
+  const main = { memory: '--c-live', pauses: '--c-stw', cpu: '--c-cpu', frequency: '--c-freq' };
+  const out = {};
+  for (const [chart, colour] of Object.entries(main)) {
+    // Any CSS colour to RGB: paint one pixel with it and read it back.
+    const probe = document.createElement('canvas').getContext('2d', { willReadFrequently: true });
+    probe.fillStyle = css.getPropertyValue(colour).trim();
+    probe.fillRect(0, 0, 1, 1);
+    const want = probe.getImageData(0, 0, 1, 1).data;
+    const canvas = document.querySelector('#chart-' + chart + ' canvas');
+    const px = canvas.getContext('2d').getImageData(0, 0, canvas.width, canvas.height).data;
+    let n = 0;
+    for (let i = 0; i < px.length; i += 4) {
+      const d = Math.abs(px[i] - want[0]) + Math.abs(px[i + 1] - want[1]) + Math.abs(px[i + 2] - want[2]);
+      if (px[i + 3] > 200 && d < 40) n++;
+    }
+    out[chart] = n;
+  }
+  return out;
+})()"#;
+
+/// Waits until every chart shows its main line (a few dozen pixels at least).
+fn wait_for_lines(page: &mut Page, what: &str) -> Value {
+    let expr = format!(
+        "(() => {{ const n = {LINE_PIXELS}; return Object.values(n).every(v => v >= 50) ? n : null; }})()"
+    );
+    page.wait_for(what, &expr, PATIENCE)
+}
+
+#[test]
+fn live_page_follows_a_real_go_program_until_it_exits() {
+    let (Some(browser), Some(bin)) = (browser(), program("web-alloc")) else {
+        return;
+    };
+    let mut cmd = gcviz::command();
+    cmd.args(["--keep-serving", "-p", "0", "--"])
+        .arg(&bin)
+        .stdin(Stdio::piped());
+    let mut gcviz = Gcviz::start(cmd);
+    let mut page = browser.new_page();
+    open(&mut page, &gcviz);
+
+    // Two moments while the program runs (it runs until its stdin closes).
+    let seen = "[window.gcviz.records, window.gcviz.status && window.gcviz.status.state]";
+    let first = page.eval(seen);
+    assert_eq!(
+        first[1], "running",
+        "status while the program runs: {first}"
+    );
+    let later = page.wait_for(
+        "more records while the program runs",
+        &format!(
+            "(() => {{ const [n, s] = {seen}; return n > {} ? [n, s] : null; }})()",
+            first[0]
+        ),
+        PATIENCE,
+    );
+    assert_eq!(
+        later[1], "running",
+        "status while the program runs: {later}"
+    );
+    page.wait_for(
+        "the memory chart to show the live heap",
+        &format!("{LINE_PIXELS}.memory >= 50"),
+        PATIENCE,
+    );
+
+    drop(gcviz.stdin.take()); // the program may finish now
+    page.wait_for(
+        "the page to show that the program exited with code 3",
+        "window.gcviz.status.state === 'exited' && window.gcviz.status.exit_code === 3",
+        PATIENCE,
+    );
+    let shown = page.wait_for(
+        "the status badge to show the exit code",
+        "(() => { const t = document.getElementById('status').textContent; return t.includes('3') ? t : null; })()",
+        PATIENCE,
+    );
+    assert!(
+        shown.as_str().unwrap().contains("exited"),
+        "status badge: {shown}"
+    );
+    let counts = page.eval("document.getElementById('counts').textContent");
+    assert!(
+        counts.as_str().unwrap().contains("GC cycles"),
+        "counts: {counts}"
+    );
+    assert_clean(&mut page);
+    screenshot(&mut page, "live.png");
+}
+
+const SCRIPT: &str = "<script>window.__pwned=1</script>";
+const IMG: &str = r#"<img src=x onerror="window.__pwned=1">"#;
+
+#[test]
+fn markup_from_the_program_is_shown_as_text_and_never_run() {
+    let (Some(browser), Some(bin)) = (browser(), program("web-inject")) else {
+        return;
+    };
+    let mut cmd = gcviz::command();
+    cmd.args(["--keep-serving", "-p", "0", "--"])
+        .arg(&bin)
+        .args([SCRIPT, IMG])
+        .env("GOGC", IMG);
+    let gcviz = Gcviz::start(cmd);
+    let mut page = browser.new_page();
+    open(&mut page, &gcviz);
+    page.wait_for(
+        "the program to exit",
+        "window.gcviz.status.state === 'exited'",
+        PATIENCE,
+    );
+
+    assert_eq!(page.eval("typeof window.__pwned"), "undefined");
+    assert_eq!(
+        page.eval("document.querySelectorAll('img').length"),
+        0,
+        "an <img> was created from the program's text"
+    );
+    assert_eq!(
+        page.eval("[...document.scripts].map(s => s.getAttribute('src'))"),
+        serde_json::json!(["vendor/uPlot.iife.min.js", "app.js"]),
+        "a <script> was created from the program's text"
+    );
+    for id in ["status", "command", "env"] {
+        let inside = page.eval(&format!(
+            "[...document.getElementById('{id}').querySelectorAll('*')].map(e => e.localName)"
+        ));
+        assert_eq!(inside, serde_json::json!([]), "elements inside #{id}");
+    }
+    let command = page.eval("document.getElementById('command').textContent");
+    let command = command.as_str().unwrap();
+    assert!(
+        command.contains(&format!("{SCRIPT} {IMG}")),
+        "the command line is shown literally: {command}"
+    );
+    let env = page.eval("document.getElementById('env').textContent");
+    assert_eq!(env, format!("GOGC={IMG}"), "GOGC is shown literally");
+    // The terminal still gets the program's own stderr, unchanged.
+    let stderr = gcviz.stderr();
+    assert!(
+        stderr.contains(&format!("{SCRIPT}\n{IMG}\n")),
+        "stderr: {stderr}"
+    );
+    assert_clean(&mut page);
+}
+
+#[test]
+fn demo_draws_every_chart_in_both_themes() {
+    let Some(browser) = browser() else {
+        return;
+    };
+    let mut cmd = gcviz::command();
+    cmd.args(["demo", "--speed", "50", "-p", "0", "--keep-serving"]);
+    let gcviz = Gcviz::start(cmd);
+    let mut page = browser.new_page();
+    open(&mut page, &gcviz);
+    page.wait_for(
+        "the demo trace to be replayed",
+        "window.gcviz.records > 100",
+        PATIENCE,
+    );
+    wait_for_lines(&mut page, "a line in every chart");
+    assert_clean(&mut page);
+
+    let theme = "document.documentElement.dataset.theme";
+    let background = "getComputedStyle(document.body).backgroundColor";
+    let before = page.eval(&format!("[{theme}, {background}]"));
+    screenshot(
+        &mut page,
+        &format!("demo-{}.png", before[0].as_str().unwrap()),
+    );
+    page.click("#btn-theme");
+    let after = page.wait_for(
+        "the other theme",
+        &format!("{theme} !== {} && [{theme}, {background}]", before[0]),
+        PATIENCE,
+    );
+    let mut names = [before[0].clone(), after[0].clone()];
+    names.sort_by_key(|v| v.to_string());
+    assert_eq!(names, ["dark", "light"], "the toggle switches dark/light");
+    assert_ne!(before[1], after[1], "the background changes with the theme");
+    wait_for_lines(&mut page, "a line in every chart in the new theme");
+    assert_clean(&mut page);
+    screenshot(
+        &mut page,
+        &format!("demo-{}.png", after[0].as_str().unwrap()),
+    );
+
+    // The checks above can fail: markup forced into the page is reported.
+    page.eval(&format!(
+        "document.body.insertAdjacentHTML('beforeend', {})",
+        serde_json::to_string(IMG).unwrap()
+    ));
+    let start = Instant::now();
+    while !page
+        .problems()
+        .iter()
+        .any(|p| p.contains("Content Security Policy"))
+    {
+        assert!(
+            start.elapsed() < PATIENCE,
+            "a blocked inline handler was not reported: {:?}",
+            page.problems()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// Writes a trace of `cycles` gc cycles, with a scav line after every tenth,
+/// made of the real Go 1.27 lines of fixtures/traces with their numbers and
+/// times rewritten: one cycle every 100 ms, 28 hours of a busy service.
+fn long_trace(path: &Path, cycles: u64) {
+    let log = std::fs::read_to_string(common::fixtures().join("traces/go1.27.3/sawtooth.log"))
+        .expect("reading the template trace");
+    // "gc 12 @0.101s 5%: ..." -> "5%: ..."
+    let gc: Vec<&str> = log
+        .lines()
+        .filter(|l| l.starts_with("gc "))
+        .map(|l| l.split_once("s ").unwrap().1)
+        .collect();
+    let scav: Vec<&str> = log.lines().filter(|l| l.starts_with("scav ")).collect();
+    let file = std::fs::File::create(path).expect("creating the long trace");
+    let mut out = std::io::BufWriter::with_capacity(1 << 20, file);
+    for i in 0..cycles as usize {
+        let at_s = i as f64 / 10.0;
+        writeln!(out, "gc {} @{at_s:.3}s {}", i + 1, gc[i % gc.len()]).unwrap();
+        if i % 10 == 9 {
+            writeln!(out, "{}", scav[i / 10 % scav.len()]).unwrap();
+        }
+    }
+    out.flush().unwrap();
+}
+
+/// Set before the page's scripts run: the page's own clock (ms since the
+/// navigation started) at the first animation frame where it is ready.
+const READY_CLOCK: &str = "(() => { const poll = () => { \
+    if (window.gcviz && window.gcviz.ready) window.__readyAtMs = performance.now(); \
+    else requestAnimationFrame(poll); }; requestAnimationFrame(poll); })();";
+
+#[test]
+fn first_snapshot_of_a_million_cycles_stays_small() {
+    let Some(browser) = browser() else {
+        return;
+    };
+    const CYCLES: u64 = 1_000_000;
+    let trace = Path::new(env!("CARGO_TARGET_TMPDIR")).join("million-cycles.log");
+    long_trace(&trace, CYCLES);
+    let mut cmd = gcviz::command();
+    cmd.args(["--keep-serving", "-p", "0"])
+        .stdin(std::fs::File::open(&trace).unwrap());
+    let gcviz = Gcviz::start(cmd);
+    let start = Instant::now();
+    let status = loop {
+        let status: Value = serde_json::from_str(&gcviz.get("/api/status")).unwrap();
+        if status["state"] == "eof" {
+            break status;
+        }
+        assert!(
+            start.elapsed() < PATIENCE,
+            "gcviz did not finish reading: {status}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    let _ = std::fs::remove_file(&trace); // 150 MB, read already
+    assert_eq!(status["counts"]["gc"], CYCLES, "status: {status}");
+
+    // What a page downloads before it can draw anything.
+    let event = gcviz.first_event();
+    assert!(
+        event.starts_with("event: snapshot\n"),
+        "first event: {:.200}",
+        event
+    );
+    let data = event
+        .lines()
+        .find_map(|l| l.strip_prefix("data: "))
+        .expect("snapshot data");
+    let snapshot: Value = serde_json::from_str(data).unwrap();
+    assert_eq!(snapshot["status"]["counts"]["gc"], CYCLES);
+    let rows = snapshot["rows"].as_array().unwrap();
+    let last_s = rows
+        .iter()
+        .filter_map(|r| r["t_s"].as_f64())
+        .fold(0.0, f64::max);
+    assert!(
+        last_s >= (CYCLES - 1) as f64 / 10.0 - 60.0,
+        "the snapshot reaches the end of the run: last row at {last_s} s"
+    );
+    let bytes = event.len();
+    assert!(
+        bytes < 2 << 20,
+        "the first snapshot is {bytes} bytes ({} rows)",
+        rows.len()
+    );
+
+    let mut page = browser.new_page();
+    page.before_scripts(READY_CLOCK);
+    page.navigate(&gcviz.url);
+    let ready_ms = page.wait_for("the page to be ready", "window.__readyAtMs", PATIENCE);
+    let counts = page.eval("document.getElementById('counts').textContent");
+    assert!(
+        counts
+            .as_str()
+            .unwrap()
+            .contains(&format!("{CYCLES} GC cycles")),
+        "counts: {counts}"
+    );
+    assert_clean(&mut page);
+    screenshot(&mut page, "million-cycles.png");
+    let report = format!(
+        "{CYCLES} gc cycles: first snapshot {bytes} bytes ({} rows); page ready {:.0} ms after navigation started\n",
+        rows.len(),
+        ready_ms.as_f64().unwrap()
+    );
+    std::fs::write(artifacts().join("million-cycles.txt"), &report).unwrap();
+    print!("{report}");
+}
