@@ -16,6 +16,7 @@ use axum::middleware::{self, Next};
 use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
+use axum::serve::ListenerExt as _;
 use futures_util::stream::{self, Stream, StreamExt};
 use serde::Deserialize;
 use tokio::sync::Semaphore;
@@ -424,6 +425,11 @@ pub async fn serve(listener: tokio::net::TcpListener, app: App) -> std::io::Resu
                 last = Some(now);
             }
         }
+    });
+    // Each event is small and must leave at once: without TCP_NODELAY a
+    // small write waits behind the browser's delayed ACK (up to 40 ms).
+    let listener = listener.tap_io(|tcp| {
+        let _ = tcp.set_nodelay(true);
     });
     axum::serve(listener, router(app)).await
 }
