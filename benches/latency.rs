@@ -41,14 +41,11 @@ fn client(
             let _ = ready.send(());
             sent_ready = true;
         }
-        if let Some(id) = line
-            .strip_prefix("id: ")
-            .or_else(|| line.strip_prefix("id:"))
+        if let Some(id) = line.strip_prefix("id:")
+            && let Ok(id) = id.trim().parse::<u64>()
         {
-            if let Ok(id) = id.trim().parse::<u64>() {
-                let at = start.elapsed();
-                seen.lock().unwrap().entry(id).or_default().push(at);
-            }
+            let at = start.elapsed();
+            seen.lock().unwrap().entry(id).or_default().push(at);
         }
     }
 }
