@@ -57,6 +57,9 @@ pub struct Constraints<'a> {
     pub end_at: Option<usize>,
     /// More insertions than this are not believed.
     pub max_gaps: u32,
+    /// The byte just before the window (already passed on), if any: the
+    /// window may start in the middle of a line.
+    pub before: Option<u8>,
 }
 
 /// (insertions, inserted bytes): lower is better.
@@ -343,11 +346,16 @@ fn align_shape(
     let mut ranked: Vec<(Cost, usize)> = best[0]
         .iter()
         .enumerate()
-        .filter(|(_, c)| **c != INF)
-        .map(|(j, c)| {
+        .filter(|(_, cost)| **cost != INF)
+        .map(|(j, cost)| {
             let start = cands[0][j].start;
-            let mid_line = start > 0 && window[start - 1] != b'\n';
-            ((c.0 + u32::from(mid_line), c.1), j)
+            let prev = if start > 0 {
+                Some(window[start - 1])
+            } else {
+                c.before
+            };
+            let mid_line = prev.is_some_and(|b| b != b'\n');
+            ((cost.0 + u32::from(mid_line), cost.1), j)
         })
         .collect();
     let fewest = ranked.iter().map(|(c, _)| c.0).min()?;
@@ -393,6 +401,7 @@ mod tests {
             accept_shape: &|_| true,
             end_at: None,
             max_gaps: 8,
+            before: None,
         };
         let a = align(window.as_bytes(), &c).expect("aligns");
         let text = String::from_utf8(a.text(window.as_bytes())).unwrap();
@@ -450,6 +459,7 @@ mod tests {
             accept_shape: &|_| true,
             end_at: None,
             max_gaps: 8,
+            before: None,
         };
         let w = LINE.replace("gc 54", "gc 5");
         assert!(align(w.as_bytes(), &c).is_none());
@@ -466,6 +476,7 @@ mod tests {
             accept_shape: &|f| f == Family::Gc(GcFormat::Go1_18),
             end_at: None,
             max_gaps: 8,
+            before: None,
         };
         let a = align(w.as_bytes(), &c).expect("aligns");
         let text = String::from_utf8(a.text(w.as_bytes())).unwrap();

@@ -182,6 +182,8 @@ pub struct Scanner {
     long_line: bool,
     /// Bytes of the current line already passed through.
     line_sent: usize,
+    /// The last byte decided (passed on or part of a record).
+    prev: Option<u8>,
     anchors: Anchors,
     found: Vec<usize>,
     timeline: Timeline,
@@ -208,6 +210,7 @@ impl Scanner {
             last_data_ms: 0,
             long_line: false,
             line_sent: 0,
+            prev: None,
             anchors: Anchors::default(),
             found: Vec::new(),
             timeline: Timeline::default(),
@@ -275,6 +278,7 @@ impl Scanner {
             self.line_sent = 0;
             self.long_line = false;
             at += nl + 1;
+            self.prev = Some(b'\n');
         }
         &bytes[at..]
     }
@@ -298,6 +302,7 @@ impl Scanner {
             self.step_line(flush, sink)
         } {}
         if self.head > 0 {
+            self.prev = Some(self.buf[self.head - 1]);
             self.buf.drain(..self.head);
             self.head = 0;
         }
@@ -438,6 +443,11 @@ impl Scanner {
             accept_shape: &|f| tl.accepts_shape(f),
             end_at,
             max_gaps: self.limits.max_gaps,
+            before: if self.head > 0 {
+                Some(self.buf[self.head - 1])
+            } else {
+                self.prev
+            },
         };
         repair::align(&self.buf[self.head..self.head + end], &c)
     }
