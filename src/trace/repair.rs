@@ -192,13 +192,16 @@ fn walk(
 
 /// Record starts (`gc `, `scav `...) other than this record's own, in the
 /// text up to its end, that are glued to the text before them.
-fn stray_starts(window: &[u8], spans: &[Range<usize>]) -> usize {
+fn stray_starts(window: &[u8], before: Option<u8>, spans: &[Range<usize>]) -> usize {
     let end = spans.last().map_or(0, |s| s.end);
     let mut found = Vec::new();
     super::Anchors::default().find(&window[..end], &mut found);
     found
         .iter()
-        .filter(|&&p| p != spans[0].start && p > 0 && !window[p - 1].is_ascii_whitespace())
+        .filter(|&&p| {
+            let prev = if p > 0 { Some(window[p - 1]) } else { before };
+            p != spans[0].start && prev.is_some_and(|b| !b.is_ascii_whitespace())
+        })
         .count()
 }
 
@@ -365,12 +368,12 @@ fn align_shape(
     // the later start, then fewest inserted bytes.
     let (cost, spans) = ranked
         .into_iter()
-        .filter_map(|(c, j)| walk(window, &cands, &best, j).map(|spans| (c, spans)))
-        .min_by_key(|(c, spans)| {
+        .filter_map(|(cost, j)| walk(window, &cands, &best, j).map(|spans| (cost, spans)))
+        .min_by_key(|(cost, spans)| {
             (
-                stray_starts(window, spans),
+                stray_starts(window, c.before, spans),
                 std::cmp::Reverse(spans[0].start),
-                c.1,
+                cost.1,
             )
         })?;
     let gaps = spans.windows(2).filter(|w| w[0].end != w[1].start).count() as u32;
