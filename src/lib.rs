@@ -2,6 +2,7 @@
 //! `GODEBUG=gctrace=1` output. This file only wires the parts together.
 
 pub mod analysis;
+mod child;
 pub mod cli;
 mod demo;
 pub mod error;
@@ -10,6 +11,7 @@ pub mod history;
 pub mod hub;
 pub mod ingest;
 mod parse_cmd;
+pub mod rss;
 pub mod rss_sample;
 mod serve;
 pub mod server;
@@ -97,6 +99,12 @@ async fn pipe_mode(args: ServeArgs) -> Result<u8> {
         Some(serve::start(&args, hub.clone()).await?)
     };
     let record = record_file(&args)?;
+    if let Some(pid) = args.pid {
+        // The trace's times count from the process's start: so do the samples.
+        let start = rss::started_at(pid).unwrap_or_else(std::time::Instant::now);
+        hub.update_status(true, |s| s.pid = Some(pid));
+        rss::spawn_sampler(pid, start, hub.clone());
+    }
     let reader = ingest::spawn(std::io::stdin(), std::io::stdout(), hub.clone(), record);
     let stats = tokio::task::spawn_blocking(move || reader.join())
         .await

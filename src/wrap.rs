@@ -1,81 +1,93 @@
 //! Wrapper mode: run the Go program with the GC trace switched on, its
-//! stdin and stdout untouched, its stderr through the parser.
+//! stdin and stdout untouched, its stderr through the parser, its memory
+//! sampled; end with its exit code.
 
-use std::ffi::OsString;
-use std::process::{Command, Stdio};
+use std::ffi::{OsStr, OsString};
+use std::os::unix::ffi::{OsStrExt, OsStringExt};
+use std::os::unix::process::ExitStatusExt;
+use std::process::ExitStatus;
 
 use crate::cli::ServeArgs;
 use crate::error::{Error, Result};
-use crate::{ingest, keep_serving, new_hub, record_file, serve, serve_until_interrupted};
+use crate::{
+    child, ingest, keep_serving, new_hub, record_file, rss, serve, serve_until_interrupted,
+};
 
-/// GODEBUG with gctrace and scavtrace added to what the user set; a gctrace
-/// level they chose is kept.
-pub fn godebug(user: Option<&str>) -> String {
-    let mut parts: Vec<&str> = user
-        .unwrap_or("")
-        .split(',')
+/// GODEBUG with gctrace and scavtrace added to what the user set; a level
+/// they chose is kept. Bytes, not text: an environment need not be UTF-8,
+/// and the user's settings must reach the program unchanged.
+pub fn godebug(user: Option<&OsStr>) -> OsString {
+    let mut parts: Vec<&[u8]> = user
+        .map(OsStr::as_bytes)
+        .unwrap_or_default()
+        .split(|&b| b == b',')
         .filter(|p| !p.is_empty())
         .collect();
-    let has = |parts: &[&str], key: &str| parts.iter().any(|p| p.split('=').next() == Some(key));
-    let mut add = Vec::new();
-    if !has(&parts, "gctrace") {
-        add.push("gctrace=1");
+    let has = |parts: &[&[u8]], key: &[u8]| {
+        parts
+            .iter()
+            .any(|p| p.split(|&b| b == b'=').next() == Some(key))
+    };
+    let mut add: Vec<&[u8]> = Vec::new();
+    if !has(&parts, b"gctrace") {
+        add.push(b"gctrace=1");
     }
-    if !has(&parts, "scavtrace") {
-        add.push("scavtrace=1");
+    if !has(&parts, b"scavtrace") {
+        add.push(b"scavtrace=1");
     }
     parts.extend(add);
-    parts.join(",")
+    OsString::from_vec(parts.join(&b","[..]))
 }
 
 pub async fn run(args: ServeArgs, program: Vec<OsString>) -> Result<u8> {
-    let name = program[0].to_string_lossy().into_owned();
     let shown = program
         .iter()
         .map(|a| a.to_string_lossy())
         .collect::<Vec<_>>()
         .join(" ");
     let hub = new_hub("wrap", Some(shown));
+    let godebug = godebug(std::env::var_os("GODEBUG").as_deref());
+    hub.update_status(false, |s| {
+        s.env.GODEBUG = Some(godebug.to_string_lossy().into_owned());
+    });
+    // Everything that can fail on the command line fails before the
+    // program starts.
+    let record = record_file(&args)?;
     let url = if args.no_server {
         None
     } else {
         Some(serve::start(&args, hub.clone()).await?)
     };
-    let user = std::env::var("GODEBUG").ok();
-    let mut child = Command::new(&program[0])
-        .args(&program[1..])
-        .env("GODEBUG", godebug(user.as_deref()))
-        .stderr(Stdio::piped())
-        .spawn()
-        .map_err(|source| Error::Spawn {
-            program: name,
-            source,
-        })?;
-    hub.update_status(true, |s| s.pid = Some(child.id()));
-    let stderr = child.stderr.take().expect("stderr is piped");
-    let reader = ingest::spawn(stderr, std::io::stderr(), hub.clone(), record_file(&args)?);
-    let status = tokio::task::spawn_blocking(move || child.wait())
+    let running = child::spawn(&program, &godebug)?;
+    hub.update_status(true, |s| s.pid = Some(running.pid));
+    let sampler = rss::spawn_for_child(running.alive.clone(), running.started, hub.clone());
+    let reader = ingest::spawn(running.stderr, std::io::stderr(), hub.clone(), record);
+    let status = running
+        .exit
         .await
-        .map_err(|e| Error::Usage(format!("internal error: {e}")))?
+        .map_err(|_| Error::Usage("internal error: lost the program's exit status".into()))?
         .map_err(Error::Read)?;
+    sampler.abort();
+    // The reader ends at the end of the program's stderr, or shortly after
+    // the exit if a grandchild holds it open: either way every byte the
+    // program wrote has been passed on when this returns.
     let _ = tokio::task::spawn_blocking(move || reader.join()).await;
     let code = exit_code(status);
     hub.update_status(true, |s| {
         s.state = "exited";
         s.exit_code = status.code();
-        s.signal = std::os::unix::process::ExitStatusExt::signal(&status);
+        s.signal = status.signal();
     });
     if let Some(url) = url
         && keep_serving(&args)
     {
-        serve_until_interrupted(&url, &format!("the program exited with code {code}")).await;
+        serve_until_interrupted(&url, &exited_how(status)).await;
     }
     Ok(code)
 }
 
 /// The program's exit code, or 128+N when signal N ended it, as a shell reports.
-fn exit_code(status: std::process::ExitStatus) -> u8 {
-    use std::os::unix::process::ExitStatusExt;
+fn exit_code(status: ExitStatus) -> u8 {
     match (status.code(), status.signal()) {
         (Some(c), _) => c as u8,
         (None, Some(sig)) => 128u8.wrapping_add(sig as u8),
@@ -83,17 +95,47 @@ fn exit_code(status: std::process::ExitStatus) -> u8 {
     }
 }
 
+fn exited_how(status: ExitStatus) -> String {
+    match (status.code(), status.signal()) {
+        (Some(c), _) => format!("the program exited with code {c}"),
+        (None, Some(sig)) => format!("the program was ended by signal {sig}"),
+        (None, None) => "the program ended".into(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
-    use super::godebug;
+    use super::*;
+
+    fn gd(user: Option<&str>) -> OsString {
+        godebug(user.map(OsStr::new))
+    }
 
     #[test]
     fn user_godebug_is_kept() {
-        assert_eq!(godebug(None), "gctrace=1,scavtrace=1");
+        assert_eq!(gd(None), "gctrace=1,scavtrace=1");
+        assert_eq!(gd(Some("")), "gctrace=1,scavtrace=1");
         assert_eq!(
-            godebug(Some("madvdontneed=1")),
+            gd(Some("madvdontneed=1")),
             "madvdontneed=1,gctrace=1,scavtrace=1"
         );
-        assert_eq!(godebug(Some("gctrace=2,x=1")), "gctrace=2,x=1,scavtrace=1");
+        assert_eq!(gd(Some("gctrace=2,x=1")), "gctrace=2,x=1,scavtrace=1");
+        assert_eq!(gd(Some("scavtrace=0,,")), "scavtrace=0,gctrace=1");
+    }
+
+    #[test]
+    fn a_godebug_that_is_not_utf8_reaches_the_program_unchanged() {
+        let user = OsStr::from_bytes(b"x=\xff");
+        assert_eq!(
+            godebug(Some(user)).as_bytes(),
+            b"x=\xff,gctrace=1,scavtrace=1"
+        );
+    }
+
+    #[test]
+    fn signals_map_to_128_plus_n() {
+        assert_eq!(exit_code(ExitStatus::from_raw(3 << 8)), 3);
+        assert_eq!(exit_code(ExitStatus::from_raw(15)), 143);
+        assert_eq!(exit_code(ExitStatus::from_raw(9)), 137);
     }
 }

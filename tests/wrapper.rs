@@ -1,0 +1,704 @@
+//! Wrapper mode end to end: the real gcviz binary runs real Go programs
+//! (fixtures/programs/wrap-*, chatty), and what the user sees is compared
+//! with what the program does on its own.
+
+mod common;
+
+use std::ffi::OsStr;
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Child, ChildStdin, Command, ExitStatus, Stdio};
+use std::sync::{Arc, Mutex};
+use std::thread::{self, JoinHandle};
+use std::time::{Duration, Instant};
+
+use common::{fixtures, go_build, goroot};
+use rustix::process::{Pid, Signal};
+
+/// Only so that a broken gcviz fails the test instead of hanging it.
+const PATIENCE: Duration = Duration::from_secs(60);
+
+fn program(name: &str) -> Option<PathBuf> {
+    let root = goroot()?;
+    Some(go_build(
+        &root,
+        &fixtures().join("programs").join(name).join("main.go"),
+    ))
+}
+
+fn gcviz() -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_gcviz"));
+    c.env_remove("GODEBUG").env_remove("GCVIZ_TOKEN");
+    c
+}
+
+/// Waits for `pred` to hold, polling; panics with `what` after PATIENCE.
+fn eventually<T>(what: &str, mut pred: impl FnMut() -> Option<T>) -> T {
+    let start = Instant::now();
+    loop {
+        if let Some(v) = pred() {
+            return v;
+        }
+        assert!(start.elapsed() < PATIENCE, "gave up waiting for {what}");
+        thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// Everything a stream carried so far, read on its own thread so the
+/// process never blocks on a full pipe.
+#[derive(Clone, Default)]
+struct Captured(Arc<Mutex<Vec<u8>>>);
+
+impl Captured {
+    fn spawn(mut from: impl Read + Send + 'static) -> (Captured, JoinHandle<()>) {
+        let c = Captured::default();
+        let to = c.clone();
+        let h = thread::spawn(move || {
+            let mut buf = vec![0; 1 << 16];
+            while let Ok(n) = from.read(&mut buf) {
+                if n == 0 {
+                    break;
+                }
+                to.0.lock().unwrap().extend_from_slice(&buf[..n]);
+            }
+        });
+        (c, h)
+    }
+
+    fn bytes(&self) -> Vec<u8> {
+        self.0.lock().unwrap().clone()
+    }
+
+    fn contains(&self, needle: &[u8]) -> bool {
+        self.0
+            .lock()
+            .unwrap()
+            .windows(needle.len())
+            .any(|w| w == needle)
+    }
+
+    /// The first line that starts with `prefix`, once it is complete.
+    fn line_starting(&self, prefix: &str) -> Option<String> {
+        let all = self.bytes();
+        String::from_utf8_lossy(&all)
+            .split_inclusive('\n')
+            .find(|l| l.starts_with(prefix) && l.ends_with('\n'))
+            .map(|l| l.trim_end().to_string())
+    }
+}
+
+/// A running gcviz, killed if the test ends early.
+struct Run {
+    child: Child,
+    stdin: Option<ChildStdin>,
+    stdout: Captured,
+    stderr: Captured,
+    readers: Vec<JoinHandle<()>>,
+    /// Processes to kill when the test ends (a grandchild).
+    also_kill: Vec<u32>,
+}
+
+struct Finished {
+    status: ExitStatus,
+    stdout: Vec<u8>,
+    stderr: Vec<u8>,
+}
+
+impl Finished {
+    fn code(&self) -> i32 {
+        self.status
+            .code()
+            .unwrap_or_else(|| panic!("gcviz itself was killed: {:?}", self.status))
+    }
+}
+
+impl Run {
+    fn start(cmd: Command) -> Run {
+        Run::start_with_stdin(cmd, Stdio::piped())
+    }
+
+    fn start_with_stdin(mut cmd: Command, stdin: Stdio) -> Run {
+        let mut child = cmd
+            .stdin(stdin)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("starting gcviz");
+        let (stdout, a) = Captured::spawn(child.stdout.take().unwrap());
+        let (stderr, b) = Captured::spawn(child.stderr.take().unwrap());
+        Run {
+            stdin: child.stdin.take(),
+            child,
+            stdout,
+            stderr,
+            readers: vec![a, b],
+            also_kill: Vec::new(),
+        }
+    }
+
+    fn signal(&self, sig: Signal) {
+        rustix::process::kill_process(Pid::from_child(&self.child), sig).expect("kill");
+    }
+
+    /// The program's pid, from the "ready PID" line it prints.
+    fn ready(&self) -> u32 {
+        let line = eventually("the program to be ready", || {
+            self.stdout.line_starting("ready ")
+        });
+        line["ready ".len()..].parse().unwrap()
+    }
+
+    fn finish(mut self) -> Finished {
+        drop(self.stdin.take());
+        let status = eventually("gcviz to exit", || self.child.try_wait().unwrap());
+        for r in self.readers.drain(..) {
+            eventually("gcviz's output to end", || r.is_finished().then_some(()));
+        }
+        Finished {
+            status,
+            stdout: self.stdout.bytes(),
+            stderr: self.stderr.bytes(),
+        }
+    }
+}
+
+impl Drop for Run {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        for &pid in &self.also_kill {
+            if let Some(p) = Pid::from_raw(pid as i32) {
+                let _ = rustix::process::kill_process(p, Signal::KILL);
+            }
+        }
+    }
+}
+
+/// gcviz with neither page nor its own messages: its output is the program's.
+fn quiet(args: &[&OsStr]) -> Command {
+    let mut c = gcviz();
+    c.args(["--no-server", "--exit-with-program"]).args(args);
+    c
+}
+
+fn run_quiet(args: &[&OsStr]) -> Finished {
+    Run::start(quiet(args)).finish()
+}
+
+/// The program on its own, without the trace.
+fn direct(bin: &Path, args: &[&str]) -> std::process::Output {
+    Command::new(bin)
+        .args(args)
+        .env_remove("GODEBUG")
+        .stdin(Stdio::null())
+        .output()
+        .expect("running the program")
+}
+
+fn os(s: &str) -> &OsStr {
+    OsStr::new(s)
+}
+
+/// The gc numbers of the records gcviz wrote with --record.
+fn recorded_gc_numbers(record: &Path) -> Vec<u64> {
+    std::fs::read_to_string(record)
+        .unwrap()
+        .lines()
+        .filter_map(|l| l.strip_prefix("gc ")?.split(' ').next()?.parse().ok())
+        .collect()
+}
+
+fn assert_same(what: &str, got: &[u8], want: &[u8]) {
+    if got != want {
+        let at = got.iter().zip(want).take_while(|(a, b)| a == b).count();
+        let show = |b: &[u8]| String::from_utf8_lossy(&b[at..(at + 200).min(b.len())]).into_owned();
+        panic!(
+            "{what} differs at byte {at} (got {} bytes, want {}):\n got: {:?}\nwant: {:?}",
+            got.len(),
+            want.len(),
+            show(got),
+            show(want)
+        );
+    }
+}
+
+#[test]
+fn output_is_the_programs_byte_for_byte_without_the_trace() {
+    let Some(bin) = program("wrap-echo") else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let record = dir.path().join("records");
+    let alone = direct(&bin, &["text", "3"]);
+    let wrapped = run_quiet(&[
+        os("--record"),
+        record.as_os_str(),
+        bin.as_os_str(),
+        os("text"),
+        os("3"),
+    ]);
+    assert_same("stdout", &wrapped.stdout, &alone.stdout);
+    assert_same("stderr", &wrapped.stderr, &alone.stderr);
+    assert_eq!(wrapped.code(), 3);
+    // The trace really was there, and was taken out.
+    let gcs = recorded_gc_numbers(&record);
+    assert!(gcs.len() >= 20, "only {} gc records", gcs.len());
+}
+
+#[test]
+fn output_written_from_many_goroutines_while_the_gc_runs_is_kept_exactly() {
+    let Some(bin) = program("chatty") else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let app_log = dir.path().join("app.log");
+    let record = dir.path().join("records");
+    let mut cmd = quiet(&[os("--record"), record.as_os_str(), bin.as_os_str()]);
+    cmd.env("GCVIZ_APP_LOG", &app_log);
+    // The program's own "the gc ran" lines can be read two ways at equal
+    // cost when a record is torn right there (README, known limit); a fresh
+    // run compared byte for byte avoids them. tests/fixtures.rs covers them
+    // on the committed captures.
+    cmd.env("CHATTY_PLAIN_WORDS", "1");
+    let wrapped = Run::start(cmd).finish();
+    assert_eq!(wrapped.code(), 0);
+    assert_same("stderr", &wrapped.stderr, &std::fs::read(&app_log).unwrap());
+    assert!(wrapped.stdout.is_empty());
+    let gcs = recorded_gc_numbers(&record);
+    assert!(gcs.len() > 50, "only {} gc records", gcs.len());
+    let expected: Vec<u64> = (1..=gcs.len() as u64).collect();
+    assert_eq!(gcs, expected, "every gc cycle, none lost or doubled");
+}
+
+#[test]
+fn the_program_sees_the_trace_added_to_its_own_godebug() {
+    let Some(bin) = program("wrap-echo") else {
+        return;
+    };
+    let plain = run_quiet(&[bin.as_os_str(), os("env")]);
+    assert_eq!(plain.stdout, b"GODEBUG=gctrace=1,scavtrace=1\n");
+    let mut cmd = quiet(&[bin.as_os_str(), os("env")]);
+    cmd.env("GODEBUG", "madvdontneed=1,gctrace=2");
+    let theirs = Run::start(cmd).finish();
+    assert_eq!(
+        theirs.stdout,
+        b"GODEBUG=madvdontneed=1,gctrace=2,scavtrace=1\n"
+    );
+}
+
+#[test]
+fn arguments_after_the_program_are_the_programs_even_with_hyphens() {
+    let Some(bin) = program("wrap-echo") else {
+        return;
+    };
+    let out = run_quiet(&[
+        os("--"),
+        bin.as_os_str(),
+        os("env"),
+        os("-p"),
+        os("3"),
+        os("--no-server"),
+    ]);
+    assert_eq!(
+        out.stdout,
+        b"GODEBUG=gctrace=1,scavtrace=1\narg=-p\narg=3\narg=--no-server\n"
+    );
+}
+
+#[test]
+fn double_dash_runs_a_program_named_like_a_subcommand() {
+    let Some(bin) = program("wrap-echo") else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::copy(&bin, dir.path().join("parse")).unwrap();
+    let path = std::env::join_paths(std::iter::once(dir.path().to_path_buf()).chain(
+        std::env::split_paths(&std::env::var_os("PATH").unwrap_or_default()),
+    ))
+    .unwrap();
+    let mut cmd = quiet(&[os("--"), os("parse"), os("env"), os("x")]);
+    cmd.env("PATH", path);
+    let out = Run::start(cmd).finish();
+    assert_eq!(out.code(), 0);
+    assert_eq!(out.stdout, b"GODEBUG=gctrace=1,scavtrace=1\narg=x\n");
+}
+
+#[test]
+fn stdin_and_stdout_are_the_programs() {
+    let Some(bin) = program("wrap-echo") else {
+        return;
+    };
+    let input: Vec<u8> = (0..1_000_000u32).map(|i| (i * 7 % 251) as u8).collect();
+    let mut run = Run::start(quiet(&[bin.as_os_str(), os("cat")]));
+    let mut stdin = run.stdin.take().unwrap();
+    let feed = input.clone();
+    let writer = thread::spawn(move || stdin.write_all(&feed));
+    let out = run.finish();
+    writer.join().unwrap().unwrap();
+    assert_eq!(out.code(), 0);
+    assert_same("stdout", &out.stdout, &input);
+}
+
+#[test]
+fn a_prompt_without_a_newline_shows_while_the_program_waits_for_input() {
+    let Some(bin) = program("wrap-echo") else {
+        return;
+    };
+    let mut run = Run::start(quiet(&[bin.as_os_str(), os("prompt")]));
+    // The program is blocked reading stdin: the prompt must get through
+    // without the newline that never comes.
+    eventually("the prompt", || {
+        run.stderr.contains(b"name? ").then_some(())
+    });
+    run.stdin.as_mut().unwrap().write_all(b"gopher\n").unwrap();
+    let out = run.finish();
+    assert_eq!(out.stdout, b"hello gopher\n");
+    assert_eq!(out.stderr, b"name? ");
+}
+
+#[test]
+fn exit_codes_are_the_programs_or_a_shells() {
+    let Some(echo) = program("wrap-echo") else {
+        return;
+    };
+    let Some(signals) = program("wrap-signals") else {
+        return;
+    };
+    assert_eq!(
+        run_quiet(&[echo.as_os_str(), os("text"), os("0")]).code(),
+        0
+    );
+    assert_eq!(
+        run_quiet(&[echo.as_os_str(), os("text"), os("3")]).code(),
+        3
+    );
+
+    let missing = run_quiet(&[os("./no-such-program-here")]);
+    assert_eq!(missing.code(), 127);
+    assert!(
+        String::from_utf8_lossy(&missing.stderr)
+            .contains("no-such-program-here: command not found"),
+        "{}",
+        String::from_utf8_lossy(&missing.stderr)
+    );
+
+    let dir = tempfile::tempdir().unwrap();
+    let not_executable = dir.path().join("prog");
+    std::fs::copy(&echo, &not_executable).unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&not_executable, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let refused = run_quiet(&[not_executable.as_os_str()]);
+    assert_eq!(refused.code(), 126);
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("cannot run"));
+
+    let killed = run_quiet(&[signals.as_os_str(), os("selfterm")]);
+    assert_eq!(killed.code(), 128 + 15);
+    assert_eq!(killed.stderr, b"about to be terminated\n");
+}
+
+#[test]
+fn signals_sent_to_gcviz_reach_the_program() {
+    let Some(bin) = program("wrap-signals") else {
+        return;
+    };
+    for (sig, code, said) in [
+        (Signal::TERM, 42, "got terminated\n"),
+        (Signal::INT, 43, "got interrupt\n"),
+        (Signal::HUP, 44, "got hangup\n"),
+        (Signal::QUIT, 45, "got quit\n"),
+    ] {
+        let run = Run::start(quiet(&[bin.as_os_str(), os("handle")]));
+        run.ready();
+        run.signal(sig);
+        let out = run.finish();
+        assert_eq!(out.code(), code, "{sig:?}");
+        // Contains, not equals: the exit may cut a trace record the runtime
+        // was printing in the background, leaving its first bytes as text.
+        assert!(
+            String::from_utf8_lossy(&out.stderr).contains(said),
+            "{sig:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}
+
+#[test]
+fn a_program_that_never_exits_is_ended_by_a_forwarded_sigterm() {
+    let Some(bin) = program("wrap-signals") else {
+        return;
+    };
+    let run = Run::start(quiet(&[bin.as_os_str(), os("forever")]));
+    run.ready();
+    run.signal(Signal::TERM);
+    assert_eq!(run.finish().code(), 128 + 15);
+}
+
+#[test]
+fn a_second_interrupt_kills_a_program_that_carries_on() {
+    let Some(bin) = program("wrap-signals") else {
+        return;
+    };
+    let run = Run::start(quiet(&[bin.as_os_str(), os("ignoreint")]));
+    run.ready();
+    run.signal(Signal::INT);
+    eventually("the first interrupt to reach the program", || {
+        run.stdout.line_starting("interrupted 1")
+    });
+    run.signal(Signal::INT);
+    assert_eq!(run.finish().code(), 128 + 9);
+}
+
+#[test]
+fn a_ctrl_c_at_the_terminal_reaches_the_program_once() {
+    let Some(bin) = program("wrap-signals") else {
+        return;
+    };
+    let Some(setsid) = common::require("util-linux setsid", which("setsid")) else {
+        return;
+    };
+    use rustix::pty::{OpenptFlags, grantpt, openpt, ptsname, unlockpt};
+    let master = openpt(OpenptFlags::RDWR | OpenptFlags::NOCTTY).expect("a pseudo-terminal");
+    grantpt(&master).unwrap();
+    unlockpt(&master).unwrap();
+    let name = ptsname(&master, Vec::new()).unwrap();
+    let terminal = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(name.to_str().unwrap())
+        .unwrap();
+    // gcviz in a session of its own whose terminal is the pseudo-terminal,
+    // as in a shell: typing Ctrl-C signals gcviz and the program together.
+    let mut cmd = Command::new(setsid);
+    cmd.arg("--ctty")
+        .arg(env!("CARGO_BIN_EXE_gcviz"))
+        .args(["--no-server", "--exit-with-program"])
+        .arg(&bin)
+        .arg("ignoreint")
+        .env_remove("GODEBUG");
+    let run = Run::start_with_stdin(cmd, terminal.into());
+    run.ready();
+    // gcviz is held stopped while the Ctrl-C is typed and the program takes
+    // it: a copy gcviz might send when it resumes cannot merge with the
+    // original in the kernel, and would be counted.
+    run.signal(Signal::STOP);
+    let gcviz_pid = run.child.id();
+    eventually("gcviz to stop", || {
+        (process_state(gcviz_pid)? == "T").then_some(())
+    });
+    let mut keyboard = std::fs::File::from(master);
+    keyboard.write_all(b"\x03").unwrap();
+    eventually("the interrupt to reach the program", || {
+        run.stdout.line_starting("interrupted 1")
+    });
+    run.signal(Signal::CONT);
+    // Doing nothing leaves no trace to wait for: give a copy time to
+    // arrive before the SIGTERM (a pause, not a timing requirement).
+    thread::sleep(Duration::from_millis(300));
+    run.signal(Signal::TERM);
+    let out = run.finish();
+    assert_eq!(out.code(), 0);
+    assert!(
+        String::from_utf8_lossy(&out.stdout)
+            .ends_with("interrupted 1\nterminated after 1 interrupts\n"),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+}
+
+/// The state letter of /proc/PID/stat (R, S, T, Z, ...); `None` when gone.
+fn process_state(pid: u32) -> Option<String> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let state = stat.rsplit_once(')')?.1.split_whitespace().next()?;
+    Some(state.to_string())
+}
+
+fn which(name: &str) -> Option<PathBuf> {
+    std::env::split_paths(&std::env::var_os("PATH")?)
+        .map(|d| d.join(name))
+        .find(|p| p.is_file())
+}
+
+#[test]
+fn the_program_does_not_outlive_gcviz() {
+    let Some(bin) = program("wrap-signals") else {
+        return;
+    };
+    let mut run = Run::start(quiet(&[bin.as_os_str(), os("forever")]));
+    let pid = run.ready();
+    run.also_kill.push(pid);
+    run.signal(Signal::KILL);
+    eventually("the program to be killed", || {
+        // Gone, or dead and waiting for its new parent to reap it.
+        match process_state(pid) {
+            None => Some(()),
+            Some(state) => (state == "Z" || state == "X").then_some(()),
+        }
+    });
+    run.also_kill.clear();
+}
+
+#[test]
+fn binary_garbage_on_stderr_passes_through_byte_for_byte() {
+    let Some(bin) = program("wrap-edge") else {
+        return;
+    };
+    let alone = direct(&bin, &["garbage"]);
+    let wrapped = run_quiet(&[bin.as_os_str(), os("garbage")]);
+    assert_eq!(wrapped.code(), 0);
+    assert_same("stderr", &wrapped.stderr, &alone.stderr);
+}
+
+#[test]
+fn a_100_mib_line_passes_through_byte_for_byte() {
+    let Some(bin) = program("wrap-edge") else {
+        return;
+    };
+    let alone = direct(&bin, &["longline"]);
+    assert!(alone.stderr.len() > 100 << 20);
+    let wrapped = run_quiet(&[bin.as_os_str(), os("longline")]);
+    assert_eq!(wrapped.code(), 0);
+    assert_same("stderr", &wrapped.stderr, &alone.stderr);
+}
+
+#[test]
+fn a_program_that_closes_stderr_early_runs_to_the_end() {
+    let Some(bin) = program("wrap-edge") else {
+        return;
+    };
+    let alone = direct(&bin, &["closestderr"]);
+    let wrapped = run_quiet(&[bin.as_os_str(), os("closestderr")]);
+    assert_eq!(wrapped.code(), 0);
+    assert_eq!(wrapped.stderr, b"before closing stderr\n");
+    assert_same("stdout", &wrapped.stdout, &alone.stdout);
+    assert!(wrapped.stdout.ends_with(b"still running 19\n"));
+}
+
+#[test]
+fn a_grandchild_holding_stderr_open_does_not_keep_gcviz_running() {
+    let Some(bin) = program("wrap-signals") else {
+        return;
+    };
+    let mut run = Run::start(quiet(&[bin.as_os_str(), os("grandchild")]));
+    // The grandchild sleeps for two minutes, longer than PATIENCE: gcviz
+    // must finish without waiting for it.
+    let line = eventually("the grandchild's pid", || {
+        run.stdout.line_starting("grandchild ")
+    });
+    let grandchild: u32 = line["grandchild ".len()..].parse().unwrap();
+    run.also_kill.push(grandchild);
+    let status = eventually("gcviz to exit", || run.child.try_wait().unwrap());
+    assert_eq!(status.code(), Some(0));
+    // The stderr reader sees the end once gcviz, its only writer, exits.
+    eventually("gcviz's stderr to end", || {
+        run.readers[1].is_finished().then_some(())
+    });
+    // Contains, not equals: see signals_sent_to_gcviz_reach_the_program.
+    assert!(run.stderr.contains(b"last words before exiting\n"));
+}
+
+#[test]
+fn the_last_lines_of_a_program_that_exits_at_once_are_kept() {
+    let Some(bin) = program("wrap-edge") else {
+        return;
+    };
+    for _ in 0..10 {
+        let out = run_quiet(&[bin.as_os_str(), os("quick"), os("5")]);
+        assert_eq!(out.code(), 5);
+        assert_eq!(out.stdout, b"first words\n");
+        assert_eq!(out.stderr, b"last words\n");
+    }
+}
+
+#[test]
+fn output_still_in_the_pipe_after_the_program_exits_is_kept() {
+    let Some(bin) = program("wrap-edge") else {
+        return;
+    };
+    let alone = direct(&bin, &["backlog"]);
+    let mut cmd = quiet(&[bin.as_os_str(), os("backlog")]);
+    cmd.stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = cmd.spawn().expect("starting gcviz");
+    let (stdout, _) = Captured::spawn(child.stdout.take().unwrap());
+    let paused = child.stderr.take().unwrap();
+    let mut run = Run {
+        child,
+        stdin: None,
+        stdout,
+        stderr: Captured::default(),
+        readers: Vec::new(),
+        also_kill: Vec::new(),
+    };
+    // Nobody reads gcviz's stderr, so gcviz stops reading the program's:
+    // once gcviz has reaped the program, its last lines are still in the
+    // pipe, and must come out all the same.
+    let line = eventually("the program to finish writing", || {
+        run.stdout.line_starting("done ")
+    });
+    let pid: u32 = line["done ".len()..].parse().unwrap();
+    eventually("gcviz to reap the program", || {
+        (!Path::new(&format!("/proc/{pid}")).exists()).then_some(())
+    });
+    let (stderr, reader) = Captured::spawn(paused);
+    run.stderr = stderr;
+    run.readers.push(reader);
+    let out = run.finish();
+    assert_eq!(out.code(), 0);
+    assert_same("stderr", &out.stderr, &alone.stderr);
+    assert!(out.stderr.ends_with(b"last words\n"));
+}
+
+/// `GET path` on the page's server; the body.
+fn http_get(base: &str, path: &str) -> Option<String> {
+    let hostport = base.strip_prefix("http://")?.split('/').next()?;
+    let mut s = std::net::TcpStream::connect(hostport).ok()?;
+    s.set_read_timeout(Some(PATIENCE)).ok()?;
+    write!(s, "GET {path} HTTP/1.0\r\nHost: {hostport}\r\n\r\n").ok()?;
+    let mut resp = String::new();
+    s.read_to_string(&mut resp).ok()?;
+    let (head, body) = resp.split_once("\r\n\r\n")?;
+    head.starts_with("HTTP/1.0 200").then(|| body.to_string())
+}
+
+#[test]
+fn memory_samples_appear_beside_the_trace() {
+    let Some(bin) = program("wrap-signals") else {
+        return;
+    };
+    let mut cmd = gcviz();
+    cmd.args(["-p", "0", "--exit-with-program"])
+        .arg(&bin)
+        .arg("memory");
+    let run = Run::start(cmd);
+    let url = eventually("the page's address", || {
+        let line = run.stderr.line_starting("gcviz: live page at ")?;
+        Some(line["gcviz: live page at ".len()..].to_string())
+    });
+    let pid = run.ready();
+    let status: serde_json::Value =
+        serde_json::from_str(&http_get(&url, "/api/status").unwrap()).unwrap();
+    assert_eq!(status["mode"], "wrap");
+    assert_eq!(status["pid"], pid);
+    assert_eq!(status["env"]["GODEBUG"], "gctrace=1,scavtrace=1");
+    // The program holds 64 MiB; a sample taken after it said "ready" shows it.
+    let rows = eventually("RSS and GC rows in the history", || {
+        let body = http_get(&url, "/api/history")?;
+        let v: serde_json::Value = serde_json::from_str(&body).ok()?;
+        let rows = v["rows"].as_array()?.clone();
+        let big_rss = rows
+            .iter()
+            .any(|r| r["kind"] == "rss" && r["rss_kib"].as_f64().is_some_and(|k| k >= 65536.0));
+        let gc = rows.iter().any(|r| r["kind"] == "gc");
+        (big_rss && gc).then_some(rows)
+    });
+    for r in rows.iter().filter(|r| r["kind"] == "rss") {
+        let t = r["t_s"].as_f64().unwrap();
+        assert!(t >= 0.0 && t < PATIENCE.as_secs_f64(), "t_s {t}");
+        assert!(r["anon_kib"].as_f64().is_some(), "{r}");
+    }
+    let out = run.finish();
+    assert_eq!(out.code(), 0);
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        format!("ready {pid}\nheld 67108864\n")
+    );
+}
