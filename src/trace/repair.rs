@@ -125,11 +125,19 @@ impl<'w> Places<'w> {
         match piece {
             Piece::Lit(lit) => self.literal(lit).to_vec(),
             Piece::Decimal => self.numbers.iter().map(|(r, _)| r.clone()).collect(),
+            // A number, or the front of a longer run of digits: another
+            // write that starts with digits can follow a number piece
+            // (`4` then `0.5s half a record` reads `40.5s`).
             Piece::Uint => self
                 .numbers
                 .iter()
-                .filter(|(_, f)| !f)
-                .map(|(r, _)| r.clone())
+                .flat_map(|(r, _)| {
+                    let digits = window[r.clone()]
+                        .iter()
+                        .take_while(|b| b.is_ascii_digit())
+                        .count();
+                    (r.start + 1..=r.start + digits).map(move |end| r.start..end)
+                })
                 .collect(),
             Piece::GcNumber | Piece::Procs => {
                 let accept = if piece == Piece::GcNumber {
@@ -160,6 +168,7 @@ impl<'w> Places<'w> {
 /// the touching place when it keeps the cost, else the earliest that does.
 fn walk(
     window: &[u8],
+    pieces: &[Piece],
     cands: &[Vec<Range<usize>>],
     best: &[Vec<Cost>],
     j: usize,
@@ -174,13 +183,17 @@ fn walk(
         let next = &cands[i + 1];
         let nb = &best[i + 1];
         let j0 = next.partition_point(|n| n.start < e);
-        here = if j0 < next.len() && next[j0].start == e && nb[j0] == remaining {
-            j0
+        let touching = (j0..next.len())
+            .take_while(|&jj| next[jj].start == e)
+            .find(|&jj| nb[jj] == remaining);
+        here = if let Some(jj) = touching {
+            jj
         } else {
             let j1 = next.partition_point(|n| n.start <= e);
+            let extra = split_number(window, pieces[i], e);
             let found = (j1..next.len()).find(|&jj| {
                 let (g, key) = gap_key(window, nb[jj], next[jj].start);
-                g != u32::MAX && (g + 1, key - e as u64) == remaining
+                g != u32::MAX && (g + 1 + extra, key - e as u64) == remaining
             })?;
             remaining = nb[found];
             found
@@ -203,6 +216,24 @@ fn stray_starts(window: &[u8], before: Option<u8>, spans: &[Range<usize>]) -> us
             p != spans[0].start && prev.is_some_and(|b| !b.is_ascii_whitespace())
         })
         .count()
+}
+
+/// More insertions when a number piece ends inside a run of digits (the
+/// other text starts with a digit or dot right after it): rare, so whole
+/// numbers are preferred.
+fn split_number(window: &[u8], piece: Piece, end: usize) -> u32 {
+    let number = matches!(
+        piece,
+        Piece::Uint | Piece::GcNumber | Piece::Procs | Piece::Decimal
+    );
+    match window.get(end) {
+        Some(b) if number && b.is_ascii_digit() => 1,
+        // Another write starting with a digit (a count, a time) is far
+        // likelier than one starting with a dot: `4` then `0.5s`, not `40`
+        // then `.5s`.
+        Some(b'.') if number => 2,
+        _ => 0,
+    }
 }
 
 /// The cost of reaching a piece at `start` after other text, keyed so that
@@ -325,15 +356,18 @@ fn align_shape(
             .map(|r| {
                 let e = r.end;
                 let j0 = next.partition_point(|n| n.start < e);
-                let touching = if j0 < next.len() && next[j0].start == e {
-                    nb[j0]
-                } else {
-                    INF
-                };
+                // Several places can start at `e` (a number or the front of a
+                // longer run of digits): the best of them.
+                let touching = (j0..next.len())
+                    .take_while(|&jj| next[jj].start == e)
+                    .map(|jj| nb[jj])
+                    .min()
+                    .unwrap_or(INF);
                 let j1 = next.partition_point(|n| n.start <= e);
+                let extra = split_number(places.window, pieces[i], e);
                 let gap = match suffix[j1] {
                     INF => INF,
-                    (g, key) if g < c.max_gaps => (g + 1, key - e as u64),
+                    (g, key) if g < c.max_gaps => (g + 1 + extra, key - e as u64),
                     _ => INF,
                 };
                 touching.min(gap)
@@ -368,7 +402,7 @@ fn align_shape(
     // the later start, then fewest inserted bytes.
     let (cost, spans) = ranked
         .into_iter()
-        .filter_map(|(cost, j)| walk(window, &cands, &best, j).map(|spans| (cost, spans)))
+        .filter_map(|(cost, j)| walk(window, pieces, &cands, &best, j).map(|spans| (cost, spans)))
         .min_by_key(|(cost, spans)| {
             (
                 stray_starts(window, c.before, spans),
@@ -488,5 +522,20 @@ mod tests {
             "gc 421 @0.531s 11%: 0.036+0.15+0.022 ms clock, 0.072+0.12/0.031/0+0.045 ms cpu, 14->14->8 MB, 16 MB goal, 0 MB stacks, 0 MB globals, 2 P\n"
         );
         assert_eq!(a.gaps, 4);
+    }
+
+    #[test]
+    fn other_text_starting_with_digits_right_after_a_number() {
+        // Captured from a Go 1.27 program writing `gc 1 @` and then
+        // `0.5s half a record\n` while a GC record was being printed: the
+        // runtime's `4` and the program's `0.5s` read `40.5s`.
+        let w = "gc 1 @gc 10 @0.008s 9%: 0.013+0.18+0.003 ms clock, 0.026+0.050/0.032/0+0.007 ms cpu, 40.5s half a record\n->6->4 MB, 4 MB goal, 0 MB stacks, 0 MB globals, 2 P\n";
+        let (text, foreign, gaps) = rebuild(w);
+        assert_eq!(
+            text,
+            "gc 10 @0.008s 9%: 0.013+0.18+0.003 ms clock, 0.026+0.050/0.032/0+0.007 ms cpu, 4->6->4 MB, 4 MB goal, 0 MB stacks, 0 MB globals, 2 P\n"
+        );
+        assert_eq!(foreign, "gc 1 @0.5s half a record\n");
+        assert_eq!(gaps, 1);
     }
 }
