@@ -164,7 +164,9 @@ fn die_with_parent(command: &mut Command) {
             // gcviz may have died before prctl took effect: then nothing will
             // ever send the signal, so do not start at all.
             if rustix::process::getppid() != Some(parent) {
-                return Err(io::Error::from_raw_os_error(libc::ESRCH));
+                return Err(io::Error::from_raw_os_error(
+                    rustix::io::Errno::SRCH.raw_os_error(),
+                ));
             }
             Ok(())
         });
