@@ -10,13 +10,13 @@ use std::time::{Duration, Instant};
 
 use crate::event::Event;
 use crate::hub::Hub;
+use crate::reader;
 use crate::trace::{Scanner, Sink, Stats};
 
 /// How often held text is reconsidered when no input arrives.
 const TICK: Duration = Duration::from_millis(20);
 /// Chunks waiting between the reader and the parser.
 const QUEUE: usize = 256;
-const CHUNK: usize = 64 * 1024;
 
 /// Where records and pass-through text go.
 struct Out<W: Write> {
@@ -72,10 +72,11 @@ where
     R: Read + Send + 'static,
     W: Write + Send + 'static,
 {
-    let (tx, rx) = mpsc::sync_channel::<io::Result<Vec<u8>>>(QUEUE);
+    let (tx, rx) = mpsc::sync_channel::<io::Result<reader::Chunk>>(QUEUE);
+    let (recycle_tx, recycle_rx) = mpsc::channel::<reader::Chunk>();
     thread::Builder::new()
         .name("gcviz-read".into())
-        .spawn(move || read_loop(input, tx))
+        .spawn(move || reader::read_loop(input, tx, recycle_rx))
         .expect("spawning a thread");
     thread::Builder::new()
         .name("gcviz-parse".into())
@@ -92,7 +93,11 @@ where
             };
             let result = loop {
                 match rx.recv_timeout(TICK) {
-                    Ok(Ok(chunk)) => scanner.feed(&chunk, now(), &mut out),
+                    Ok(Ok(chunk)) => {
+                        scanner.feed(chunk.bytes(), now(), &mut out);
+                        // The reader may have ended; then the buffer just goes.
+                        let _ = recycle_tx.send(chunk);
+                    }
                     Ok(Err(e)) => break Err(e),
                     Err(RecvTimeoutError::Timeout) => scanner.tick(now(), &mut out),
                     Err(RecvTimeoutError::Disconnected) => break Ok(()),
@@ -109,23 +114,4 @@ where
             result.map(|()| scanner.stats().clone())
         })
         .expect("spawning a thread")
-}
-
-fn read_loop(mut input: impl Read, tx: mpsc::SyncSender<io::Result<Vec<u8>>>) {
-    let mut buf = vec![0u8; CHUNK];
-    loop {
-        match input.read(&mut buf) {
-            Ok(0) => return,
-            Ok(n) => {
-                if tx.send(Ok(buf[..n].to_vec())).is_err() {
-                    return;
-                }
-            }
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => {
-                let _ = tx.send(Err(e));
-                return;
-            }
-        }
-    }
 }

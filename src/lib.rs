@@ -11,6 +11,7 @@ pub mod history;
 pub mod hub;
 pub mod ingest;
 mod parse_cmd;
+mod reader;
 pub mod rss;
 pub mod rss_sample;
 mod serve;
