@@ -30,27 +30,23 @@ pub struct Row {
     pub values: Values,
 }
 
-macro_rules! values {
+macro_rules! fields {
     ($($name:ident),* $(,)?) => {
-        /// The numeric fields of a row; absent ones are skipped when serialised.
-        #[derive(Debug, Clone, Default, PartialEq, Serialize)]
-        pub struct Values {
-            $(#[serde(skip_serializing_if = "Option::is_none")] pub $name: Option<f64>,)*
+        /// A plotted field; its name is the JSON key.
+        #[allow(non_camel_case_types)]
+        #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+        pub enum Field {
+            $($name,)*
         }
 
         impl Values {
-            /// Field-wise minimum (`pick_max` false) or maximum with `other`.
-            fn fold(&mut self, other: &Values, pick_max: bool) {
-                $(self.$name = match (self.$name, other.$name) {
-                    (Some(a), Some(b)) => Some(if pick_max { a.max(b) } else { a.min(b) }),
-                    (a, b) => a.or(b),
-                };)*
-            }
+            /// Every field's name, in [`Field`] order.
+            pub const NAMES: &'static [&'static str] = &[$(stringify!($name)),*];
         }
     };
 }
 
-values!(
+fields!(
     gc,
     heap_start_mb,
     heap_end_mb,
@@ -77,6 +73,80 @@ values!(
     lazyfree_kib,
 );
 
+const FIELDS: usize = Values::NAMES.len();
+
+/// The numeric fields of a row, absent ones as NaN: a flat array, so folding
+/// a row into a bucket is a few vector instructions. Serialised as a map of
+/// the present fields.
+#[derive(Debug, Clone, Copy)]
+pub struct Values([f64; FIELDS]);
+
+impl Default for Values {
+    fn default() -> Self {
+        Values([f64::NAN; FIELDS])
+    }
+}
+
+impl PartialEq for Values {
+    fn eq(&self, other: &Self) -> bool {
+        self.0.iter().zip(&other.0).all(|(a, b)| a.to_bits() == b.to_bits() || a == b)
+    }
+}
+
+impl Values {
+    pub fn field(&self, f: Field) -> Option<f64> {
+        let v = self.0[f as usize];
+        (!v.is_nan()).then_some(v)
+    }
+
+    /// A field by its name; `None` when absent or not a field.
+    pub fn get(&self, name: &str) -> Option<f64> {
+        let i = Self::NAMES.iter().position(|n| *n == name)?;
+        let v = self.0[i];
+        (!v.is_nan()).then_some(v)
+    }
+
+    /// Sets `f`; `None` (or a NaN) makes it absent.
+    pub fn set(&mut self, f: Field, v: Option<f64>) {
+        self.0[f as usize] = v.unwrap_or(f64::NAN);
+    }
+
+    /// The present fields, in [`Field`] order.
+    pub fn iter(&self) -> impl Iterator<Item = (&'static str, f64)> + '_ {
+        Self::NAMES
+            .iter()
+            .zip(&self.0)
+            .filter(|(_, v)| !v.is_nan())
+            .map(|(n, v)| (*n, *v))
+    }
+
+    /// Field-wise minimum (`pick_max` false) or maximum with `other`; a field
+    /// absent on one side takes the other's value.
+    fn fold(&mut self, other: &Values, pick_max: bool) {
+        // f64::min/max return the other operand when one is NaN.
+        if pick_max {
+            for (a, b) in self.0.iter_mut().zip(&other.0) {
+                *a = a.max(*b);
+            }
+        } else {
+            for (a, b) in self.0.iter_mut().zip(&other.0) {
+                *a = a.min(*b);
+            }
+        }
+    }
+}
+
+impl Serialize for Values {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let mut map = s.serialize_map(None)?;
+        for (name, v) in self.iter() {
+            map.serialize_entry(name, &v)?;
+        }
+        map.end()
+    }
+}
+
 impl Row {
     /// The plotted fields of a record; `None` for records without a time.
     pub fn from_event(e: &Event) -> Option<Row> {
@@ -85,43 +155,43 @@ impl Row {
         let mut forced = None;
         let kind = match &e.record {
             Record::Gc(g) => {
-                v.gc = Some(g.gc as f64);
-                v.heap_start_mb = Some(g.heap_start_mb as f64);
-                v.heap_end_mb = Some(g.heap_end_mb as f64);
-                v.heap_live_mb = Some(g.heap_live_mb as f64);
-                v.heap_goal_mb = Some(g.heap_goal_mb as f64);
-                v.stacks_mb = g.stacks_mb.map(|x| x as f64);
-                v.globals_mb = g.globals_mb.map(|x| x as f64);
-                v.procs = Some(g.procs as f64);
-                v.cpu_pct = Some(g.cpu_pct as f64);
-                v.stw_ms = Some(g.stw_ms);
-                v.mark_ms = Some(g.mark_ms);
+                v.set(Field::gc, Some(g.gc as f64));
+                v.set(Field::heap_start_mb, Some(g.heap_start_mb as f64));
+                v.set(Field::heap_end_mb, Some(g.heap_end_mb as f64));
+                v.set(Field::heap_live_mb, Some(g.heap_live_mb as f64));
+                v.set(Field::heap_goal_mb, Some(g.heap_goal_mb as f64));
+                v.set(Field::stacks_mb, g.stacks_mb.map(|x| x as f64));
+                v.set(Field::globals_mb, g.globals_mb.map(|x| x as f64));
+                v.set(Field::procs, Some(g.procs as f64));
+                v.set(Field::cpu_pct, Some(g.cpu_pct as f64));
+                v.set(Field::stw_ms, Some(g.stw_ms));
+                v.set(Field::mark_ms, Some(g.mark_ms));
                 if let Some(w) = &e.window {
-                    v.gc_cpu_window_pct = Some(w.gc_cpu_window_pct);
-                    v.assist_window_pct = Some(w.assist_window_pct);
-                    v.gc_per_min = Some(w.gc_per_min);
+                    v.set(Field::gc_cpu_window_pct, Some(w.gc_cpu_window_pct));
+                    v.set(Field::assist_window_pct, Some(w.assist_window_pct));
+                    v.set(Field::gc_per_min, Some(w.gc_per_min));
                 }
                 forced = Some(g.forced);
                 "gc"
             }
             Record::LegacyGc(g) => {
-                v.gc = Some(g.gc as f64);
-                v.heap_start_mb = Some(g.heap_start_mb as f64);
-                v.heap_live_mb = Some(g.heap_live_mb as f64);
-                v.stw_ms = Some(g.stw_ms);
+                v.set(Field::gc, Some(g.gc as f64));
+                v.set(Field::heap_start_mb, Some(g.heap_start_mb as f64));
+                v.set(Field::heap_live_mb, Some(g.heap_live_mb as f64));
+                v.set(Field::stw_ms, Some(g.stw_ms));
                 "gc"
             }
             Record::Scav(s) => {
-                v.released_kib = Some(s.released_kib as f64);
-                v.work_kib = Some(s.work_kib as f64);
-                v.util_pct = Some(s.util_pct as f64);
+                v.set(Field::released_kib, Some(s.released_kib as f64));
+                v.set(Field::work_kib, Some(s.work_kib as f64));
+                v.set(Field::util_pct, Some(s.util_pct as f64));
                 forced = Some(s.forced);
                 "scav"
             }
             Record::Scvg(s) => {
-                v.released_mb = Some(s.released_mb as f64);
-                v.inuse_mb = Some(s.inuse_mb as f64);
-                v.sys_mb = Some(s.sys_mb as f64);
+                v.set(Field::released_mb, Some(s.released_mb as f64));
+                v.set(Field::inuse_mb, Some(s.inuse_mb as f64));
+                v.set(Field::sys_mb, Some(s.sys_mb as f64));
                 "scvg"
             }
             Record::ScvgReleased(_) => return None,
@@ -143,12 +213,13 @@ impl Row {
             kind: "rss",
             seq: None,
             t_s: s.t_s,
-            values: Values {
-                rss_kib: Some(s.rss_kib as f64),
-                anon_kib: s.anon_kib.map(|x| x as f64),
-                file_kib: s.file_kib.map(|x| x as f64),
-                lazyfree_kib: s.lazyfree_kib.map(|x| x as f64),
-                ..Values::default()
+            values: {
+                let mut v = Values::default();
+                v.set(Field::rss_kib, Some(s.rss_kib as f64));
+                v.set(Field::anon_kib, s.anon_kib.map(|x| x as f64));
+                v.set(Field::file_kib, s.file_kib.map(|x| x as f64));
+                v.set(Field::lazyfree_kib, s.lazyfree_kib.map(|x| x as f64));
+                v
             },
             ..Row::default()
         }
@@ -175,8 +246,8 @@ impl Bucket {
             t_last: r.t_s,
             cycles: r.cycles.unwrap_or(1),
             forced: r.forced.unwrap_or(false),
-            min: r.values.clone(),
-            max: r.values.clone(),
+            min: r.values,
+            max: r.values,
         }
     }
 
@@ -187,6 +258,15 @@ impl Bucket {
         self.forced |= other.forced;
         self.min.fold(&other.min, false);
         self.max.fold(&other.max, true);
+    }
+
+    fn absorb_row(&mut self, r: &Row) {
+        self.t_first = self.t_first.min(r.t_s);
+        self.t_last = self.t_last.max(r.t_s);
+        self.cycles += r.cycles.unwrap_or(1);
+        self.forced |= r.forced.unwrap_or(false);
+        self.min.fold(&r.values, false);
+        self.max.fold(&r.values, true);
     }
 
     /// Two rows: the minima at the first time, the maxima at the last.
@@ -203,7 +283,7 @@ impl Bucket {
                 cycles: Some(self.cycles),
                 proc: None,
                 forced: Some(self.forced),
-                values: values.clone(),
+                values: *values,
             });
         }
     }
@@ -228,10 +308,9 @@ impl Tier {
     }
 
     fn push(&mut self, row: &Row) {
-        let b = Bucket::new(row);
         match self.buckets.back_mut() {
-            Some(last) if last.cycles < self.per_bucket => last.absorb(&b),
-            _ => self.buckets.push_back(b),
+            Some(last) if last.cycles < self.per_bucket => last.absorb_row(row),
+            _ => self.buckets.push_back(Bucket::new(row)),
         }
         if self.buckets.len() > self.max_buckets {
             let old = std::mem::take(&mut self.buckets);
@@ -400,7 +479,7 @@ fn thin(rows: Vec<Row>, points: usize) -> Vec<Row> {
     for chunk in rows.chunks(per) {
         let mut b = Bucket::new(&chunk[0]);
         for r in &chunk[1..] {
-            b.absorb(&Bucket::new(r));
+            b.absorb_row(r);
         }
         b.rows(&mut out);
     }
@@ -454,12 +533,12 @@ mod tests {
         assert!(rows.len() <= 700, "{}", rows.len());
         let max_live = rows
             .iter()
-            .filter_map(|r| r.values.heap_live_mb)
+            .filter_map(|r| r.values.field(Field::heap_live_mb))
             .fold(0.0, f64::max);
         assert_eq!(max_live, 9999.0, "the one spike must survive downsampling");
         let min_live = rows
             .iter()
-            .filter_map(|r| r.values.heap_live_mb)
+            .filter_map(|r| r.values.field(Field::heap_live_mb))
             .fold(f64::MAX, f64::min);
         assert_eq!(min_live, 2.0);
     }
