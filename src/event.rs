@@ -243,7 +243,9 @@ pub struct GcForced {
 pub enum Record {
     Gc(Gc),
     #[serde(rename = "gc")]
-    LegacyGc(LegacyGc),
+    /// Boxed: the rare Go 1.0-1.4 shape is the largest, and every record
+    /// would otherwise be as big as it.
+    LegacyGc(Box<LegacyGc>),
     Scav(Scav),
     Scvg(Scvg),
     ScvgReleased(ScvgReleased),

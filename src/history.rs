@@ -89,7 +89,10 @@ impl Default for Values {
 
 impl PartialEq for Values {
     fn eq(&self, other: &Self) -> bool {
-        self.0.iter().zip(&other.0).all(|(a, b)| a.to_bits() == b.to_bits() || a == b)
+        self.0
+            .iter()
+            .zip(&other.0)
+            .all(|(a, b)| a.to_bits() == b.to_bits() || a == b)
     }
 }
 
@@ -118,21 +121,6 @@ impl Values {
             .zip(&self.0)
             .filter(|(_, v)| !v.is_nan())
             .map(|(n, v)| (*n, *v))
-    }
-
-    /// Field-wise minimum (`pick_max` false) or maximum with `other`; a field
-    /// absent on one side takes the other's value.
-    fn fold(&mut self, other: &Values, pick_max: bool) {
-        // f64::min/max return the other operand when one is NaN.
-        if pick_max {
-            for (a, b) in self.0.iter_mut().zip(&other.0) {
-                *a = a.max(*b);
-            }
-        } else {
-            for (a, b) in self.0.iter_mut().zip(&other.0) {
-                *a = a.min(*b);
-            }
-        }
     }
 }
 
@@ -226,6 +214,44 @@ impl Row {
     }
 }
 
+/// Each field's least and greatest value so far. A field not seen yet holds
+/// +inf / -inf, so folding is a plain compare-and-select that vectorises, and
+/// an absent (NaN) input never wins a comparison.
+#[derive(Debug, Clone, Copy)]
+struct Extremes {
+    min: [f64; FIELDS],
+    max: [f64; FIELDS],
+}
+
+impl Extremes {
+    const NONE: Extremes = Extremes {
+        min: [f64::INFINITY; FIELDS],
+        max: [f64::NEG_INFINITY; FIELDS],
+    };
+
+    fn add(&mut self, v: &Values) {
+        self.fold(&v.0, &v.0);
+    }
+
+    fn merge(&mut self, other: &Extremes) {
+        self.fold(&other.min, &other.max);
+    }
+
+    fn fold(&mut self, min: &[f64; FIELDS], max: &[f64; FIELDS]) {
+        for (a, &b) in self.min.iter_mut().zip(min) {
+            *a = if b < *a { b } else { *a };
+        }
+        for (a, &b) in self.max.iter_mut().zip(max) {
+            *a = if b > *a { b } else { *a };
+        }
+    }
+
+    /// Fields never seen become absent again.
+    fn values(side: &[f64; FIELDS]) -> Values {
+        Values(side.map(|x| if x.is_finite() { x } else { f64::NAN }))
+    }
+}
+
 /// Rows folded together: each field's extremes over a run of rows of one kind.
 #[derive(Debug, Clone)]
 struct Bucket {
@@ -234,20 +260,20 @@ struct Bucket {
     t_last: f64,
     cycles: u64,
     forced: bool,
-    min: Values,
-    max: Values,
+    ext: Extremes,
 }
 
 impl Bucket {
     fn new(r: &Row) -> Self {
+        let mut ext = Extremes::NONE;
+        ext.add(&r.values);
         Bucket {
             kind: r.kind,
             t_first: r.t_s,
             t_last: r.t_s,
             cycles: r.cycles.unwrap_or(1),
             forced: r.forced.unwrap_or(false),
-            min: r.values,
-            max: r.values,
+            ext,
         }
     }
 
@@ -256,8 +282,7 @@ impl Bucket {
         self.t_last = self.t_last.max(other.t_last);
         self.cycles += other.cycles;
         self.forced |= other.forced;
-        self.min.fold(&other.min, false);
-        self.max.fold(&other.max, true);
+        self.ext.merge(&other.ext);
     }
 
     fn absorb_row(&mut self, r: &Row) {
@@ -265,15 +290,14 @@ impl Bucket {
         self.t_last = self.t_last.max(r.t_s);
         self.cycles += r.cycles.unwrap_or(1);
         self.forced |= r.forced.unwrap_or(false);
-        self.min.fold(&r.values, false);
-        self.max.fold(&r.values, true);
+        self.ext.add(&r.values);
     }
 
     /// Two rows: the minima at the first time, the maxima at the last.
     fn rows(&self, out: &mut Vec<Row>) {
-        for (agg, t_s, values) in [
-            ("min", self.t_first, &self.min),
-            ("max", self.t_last, &self.max),
+        for (agg, t_s, side) in [
+            ("min", self.t_first, &self.ext.min),
+            ("max", self.t_last, &self.ext.max),
         ] {
             out.push(Row {
                 kind: self.kind,
@@ -283,7 +307,7 @@ impl Bucket {
                 cycles: Some(self.cycles),
                 proc: None,
                 forced: Some(self.forced),
-                values: *values,
+                values: Extremes::values(side),
             });
         }
     }
@@ -313,14 +337,16 @@ impl Tier {
             _ => self.buckets.push_back(Bucket::new(row)),
         }
         if self.buckets.len() > self.max_buckets {
-            let old = std::mem::take(&mut self.buckets);
-            let mut it = old.into_iter();
-            while let Some(mut a) = it.next() {
-                if let Some(b) = it.next() {
-                    a.absorb(&b);
+            // Merge neighbours pairwise in place: bucket i takes 2i and 2i+1.
+            let n = self.buckets.len();
+            for i in 0..n.div_ceil(2) {
+                let mut a = self.buckets[2 * i].clone();
+                if let Some(b) = self.buckets.get(2 * i + 1) {
+                    a.absorb(b);
                 }
-                self.buckets.push_back(a);
+                self.buckets[i] = a;
             }
+            self.buckets.truncate(n.div_ceil(2));
             self.per_bucket *= 2;
         }
     }

@@ -7,7 +7,7 @@ use nom::combinator::{map, opt, value};
 use nom::error::{Error, ErrorKind};
 use nom::{IResult, Parser};
 
-use super::num::{In, decimal, joined, uint};
+use super::num::{In, decimal, joined, lit, opt_lit, uint};
 use crate::event::{Gc, GcFormat, LegacyFormat, LegacyGc};
 
 fn fail<T>(i: In) -> IResult<In, T> {
@@ -18,40 +18,40 @@ fn fail<T>(i: In) -> IResult<In, T> {
 /// 4->5->2 MB, 5 MB goal, 0 MB stacks, 0 MB globals, 2 P (forced)`
 pub fn gc(i: In) -> IResult<In, Gc> {
     // `gc 12` (`gc #12` in the 1.5 betas)
-    let (i, _) = tag("gc ").parse(i)?;
-    let (i, _) = opt(tag("#")).parse(i)?;
+    let (i, _) = lit(i, b"gc ")?;
+    let (i, _) = opt_lit(i, b"#")?;
     let (i, gc) = uint(i)?;
     // ` @0.315s 3%`
-    let (i, _) = tag(" @").parse(i)?;
+    let (i, _) = lit(i, b" @")?;
     let (i, at_s) = decimal(i)?;
-    let (i, _) = tag("s ").parse(i)?;
+    let (i, _) = lit(i, b"s ")?;
     let (i, cpu_pct) = uint(i)?;
-    let (i, _) = tag("%").parse(i)?;
+    let (i, _) = lit(i, b"%")?;
     // ` (checking for goroutine leaks)`: Go 1.26+
-    let (i, leak) = opt(tag(" (checking for goroutine leaks)")).parse(i)?;
+    let (i, leak) = opt_lit(i, b" (checking for goroutine leaks)")?;
     // `: 0.021+1.4+0.041 ms clock, `
-    let (i, _) = tag(": ").parse(i)?;
+    let (i, _) = lit(i, b": ")?;
     let (i, clock) = joined(i, b"+")?;
-    let (i, _) = tag(" ms clock, ").parse(i)?;
+    let (i, _) = lit(i, b" ms clock, ")?;
     // `0.042+0.11/0.50/0.10+0.082 ms cpu, `
     let (i, cpu) = joined(i, b"+/")?;
-    let (i, _) = tag(" ms cpu, ").parse(i)?;
+    let (i, _) = lit(i, b" ms cpu, ")?;
     // `4->5->2 MB, `
     let (i, heap_start_mb) = uint(i)?;
-    let (i, _) = tag("->").parse(i)?;
+    let (i, _) = lit(i, b"->")?;
     let (i, heap_end_mb) = uint(i)?;
-    let (i, _) = tag("->").parse(i)?;
+    let (i, _) = lit(i, b"->")?;
     let (i, heap_live_mb) = uint(i)?;
-    let (i, _) = tag(" MB, ").parse(i)?;
+    let (i, _) = lit(i, b" MB, ")?;
     // `5 MB goal, `
     let (i, heap_goal_mb) = uint(i)?;
-    let (i, _) = tag(" MB goal, ").parse(i)?;
+    let (i, _) = lit(i, b" MB goal, ")?;
     // `0 MB stacks, 0 MB globals, `: Go 1.18+
     let (i, scan) = opt(stacks_globals).parse(i)?;
     // `2 P (forced)`
     let (i, procs) = uint(i)?;
-    let (i, _) = tag(" P").parse(i)?;
-    let (i, forced) = opt(tag(" (forced)")).parse(i)?;
+    let (i, _) = lit(i, b" P")?;
+    let (i, forced) = opt_lit(i, b" (forced)")?;
 
     let format = match (clock.terms.len(), cpu.seps(), scan) {
         (3, b"+//+", Some(_)) => GcFormat::Go1_18,
@@ -73,7 +73,7 @@ pub fn gc(i: In) -> IResult<In, Gc> {
         gc,
         at_s,
         cpu_pct,
-        leak_check: leak.is_some(),
+        leak_check: leak,
         clock_ms: clock.terms,
         cpu_ms: cpu.terms,
         heap_start_mb,
@@ -83,7 +83,7 @@ pub fn gc(i: In) -> IResult<In, Gc> {
         stacks_mb: scan.map(|s| s.0),
         globals_mb: scan.map(|s| s.1),
         procs,
-        forced: forced.is_some(),
+        forced,
         stw_ms,
         mark_ms,
         assist_cpu_ms: mark_cpu[0],
@@ -97,9 +97,9 @@ pub fn gc(i: In) -> IResult<In, Gc> {
 /// `0 MB stacks, 0 MB globals, `
 fn stacks_globals(i: In) -> IResult<In, (u64, u64)> {
     let (i, stacks) = uint(i)?;
-    let (i, _) = tag(" MB stacks, ").parse(i)?;
+    let (i, _) = lit(i, b" MB stacks, ")?;
     let (i, globals) = uint(i)?;
-    let (i, _) = tag(" MB globals, ").parse(i)?;
+    let (i, _) = lit(i, b" MB globals, ")?;
     Ok((i, (stacks, globals)))
 }
 
@@ -108,42 +108,42 @@ fn stacks_globals(i: In) -> IResult<In, (u64, u64)> {
 /// `gc12(2): 0+1+2 ms 3 -> 1 MB 30 -> 10 (50-40) objects 0 handoff` (1.0).
 pub fn legacy_gc(i: In) -> IResult<In, LegacyGc> {
     // `gc12(2): `
-    let (i, _) = tag("gc").parse(i)?;
+    let (i, _) = lit(i, b"gc")?;
     let (i, gc) = uint(i)?;
-    let (i, _) = tag("(").parse(i)?;
+    let (i, _) = lit(i, b"(")?;
     let (i, helpers) = uint(i)?;
-    let (i, _) = tag("): ").parse(i)?;
+    let (i, _) = lit(i, b"): ")?;
     // `0+1+2 ms, ` / `1+2+3+4 us, ` / `0+1+2 ms `
     let (i, times) = joined(i, b"+")?;
     let (i, micro) = alt((value(false, tag(" ms")), value(true, tag(" us")))).parse(i)?;
-    let (i, comma) = opt(tag(",")).parse(i)?;
+    let (i, comma) = opt_lit(i, b",")?;
     // `3 -> 1 MB`
-    let (i, _) = tag(" ").parse(i)?;
+    let (i, _) = lit(i, b" ")?;
     let (i, heap_start_mb) = uint(i)?;
-    let (i, _) = tag(" -> ").parse(i)?;
+    let (i, _) = lit(i, b" -> ")?;
     let (i, heap_live_mb) = uint(i)?;
-    let (i, _) = tag(" MB").parse(i)?;
-    let (i, _) = opt(tag(",")).parse(i)?;
+    let (i, _) = lit(i, b" MB")?;
+    let (i, _) = opt_lit(i, b",")?;
     // ` 30 -> 10 (50-40) objects` / ` 10 (50-40) objects`
-    let (i, _) = tag(" ").parse(i)?;
+    let (i, _) = lit(i, b" ")?;
     let (i, objects_start) = opt(map((uint, tag(" -> ")), |(n, _)| n)).parse(i)?;
     let (i, objects_live) = uint(i)?;
-    let (i, _) = tag(" (").parse(i)?;
+    let (i, _) = lit(i, b" (")?;
     let (i, mallocs) = uint(i)?;
-    let (i, _) = tag("-").parse(i)?;
+    let (i, _) = lit(i, b"-")?;
     let (i, frees) = uint(i)?;
-    let (i, _) = tag(") objects").parse(i)?;
-    let (i, _) = opt(tag(",")).parse(i)?;
+    let (i, _) = lit(i, b") objects")?;
+    let (i, _) = opt_lit(i, b",")?;
     // ` 7 goroutines,` (1.4)
     let (i, goroutines) =
         opt(map((tag(" "), uint, tag(" goroutines,")), |(_, n, _)| n)).parse(i)?;
     // ` 1/2/3 sweeps,` (1.3+)
     let (i, sweeps) = opt(map((tag(" "), triple, tag(" sweeps,")), |(_, t, _)| t)).parse(i)?;
     // ` 0(0) handoff` / ` 0 handoff`
-    let (i, _) = tag(" ").parse(i)?;
+    let (i, _) = lit(i, b" ")?;
     let (i, handoff) = uint(i)?;
     let (i, handoff_count) = opt(paren_uint).parse(i)?;
-    let (i, _) = tag(" handoff").parse(i)?;
+    let (i, _) = lit(i, b" handoff")?;
     // `, 0(0) steal`
     let (i, steal) = opt(map(
         (tag(", "), uint, paren_uint, tag(" steal")),
@@ -153,7 +153,7 @@ pub fn legacy_gc(i: In) -> IResult<In, LegacyGc> {
     // `, 0/0/0 yields`
     let (i, yields) = opt(map((tag(", "), triple, tag(" yields")), |(_, t, _)| t)).parse(i)?;
 
-    let format = match (micro, comma.is_some(), goroutines.is_some()) {
+    let format = match (micro, comma, goroutines.is_some()) {
         (false, false, false) => LegacyFormat::Go1_0,
         (false, true, false) => LegacyFormat::Go1_1,
         (true, _, false) => LegacyFormat::Go1_3,

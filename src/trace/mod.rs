@@ -53,7 +53,13 @@ macro_rules! into_record {
         }
     )*};
 }
-into_record!(Gc, LegacyGc, Scav, Scvg, ScvgReleased, GcForced);
+into_record!(Gc, Scav, Scvg, ScvgReleased, GcForced);
+
+impl From<crate::event::LegacyGc> for Record {
+    fn from(v: crate::event::LegacyGc) -> Self {
+        Record::LegacyGc(Box::new(v))
+    }
+}
 
 /// Finds the places in a line where a runtime record could start.
 pub struct Anchors {

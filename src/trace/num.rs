@@ -24,15 +24,53 @@ fn error<T>(i: In, kind: ErrorKind) -> IResult<In, T> {
     Err(nom::Err::Error(Error::new(i, kind)))
 }
 
-/// `123`: one pass over the digits, refusing overflow.
-pub fn uint(i: In) -> IResult<In, u64> {
-    let n = i.iter().take_while(|b| b.is_ascii_digit()).count();
-    if n == 0 {
-        return error(i, ErrorKind::Digit);
+/// Exactly `text`: nom's `tag` for a byte literal, minus its generic
+/// machinery (it runs a dozen times per record).
+#[inline]
+pub fn lit<'a>(i: In<'a>, text: &[u8]) -> IResult<In<'a>, ()> {
+    match i.strip_prefix(text) {
+        Some(rest) => Ok((rest, ())),
+        None => error(i, ErrorKind::Tag),
     }
-    match digits_to_u64(&i[..n]) {
-        Some(v) => Ok((&i[n..], v)),
-        None => error(i, ErrorKind::MapOpt),
+}
+
+/// `text` if it is there: `opt(tag(text))` as a flag.
+#[inline]
+pub fn opt_lit<'a>(i: In<'a>, text: &[u8]) -> IResult<In<'a>, bool> {
+    Ok(match i.strip_prefix(text) {
+        Some(rest) => (rest, true),
+        None => (i, false),
+    })
+}
+
+/// Leading digits of `i` folded into `acc` (wrapping past 19 digits):
+/// the new value and how many digits there were.
+#[inline]
+fn fold_digits(i: In, mut acc: u64) -> (u64, usize) {
+    let mut n = 0;
+    for &b in i {
+        let d = b.wrapping_sub(b'0');
+        if d > 9 {
+            break;
+        }
+        acc = acc.wrapping_mul(10).wrapping_add(u64::from(d));
+        n += 1;
+    }
+    (acc, n)
+}
+
+/// `123`: one pass over the digits, refusing overflow.
+#[inline]
+pub fn uint(i: In) -> IResult<In, u64> {
+    let (v, n) = fold_digits(i, 0);
+    match n {
+        0 => error(i, ErrorKind::Digit),
+        // 19 digits cannot overflow a u64.
+        1..=19 => Ok((&i[n..], v)),
+        _ => match digits_to_u64(&i[..n]) {
+            Some(v) => Ok((&i[n..], v)),
+            None => error(i, ErrorKind::MapOpt),
+        },
     }
 }
 
@@ -50,38 +88,29 @@ pub fn decimal(i: In) -> IResult<In, f64> {
     const POW10: [f64; 16] = [
         1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15,
     ];
-    let int = i.iter().take_while(|b| b.is_ascii_digit()).count();
+    // Digits accumulate as they are scanned; 15 digits stay below 2^53, so
+    // the mantissa is exact.
+    let (mant, int) = fold_digits(i, 0);
     if int == 0 {
         return error(i, ErrorKind::Digit);
     }
-    let frac = match i.get(int) {
-        Some(b'.') => i[int + 1..]
-            .iter()
-            .take_while(|b| b.is_ascii_digit())
-            .count(),
-        _ => 0,
+    let (mant, frac) = match i.get(int) {
+        Some(b'.') => fold_digits(&i[int + 1..], mant),
+        _ => (mant, 0),
     };
-    let len = if frac > 0 { int + 1 + frac } else { int };
-    let text = &i[..len];
-    let mut mant: u64 = 0;
-    let mut exact = int + frac <= 15;
-    if exact {
-        for &b in text {
-            if b != b'.' {
-                mant = mant * 10 + u64::from(b - b'0');
-            }
-        }
-        exact = mant < (1 << 53);
-    }
-    let value = if exact {
+    let n = if frac > 0 { int + 1 + frac } else { int };
+    let value = if int + frac <= 15 {
         mant as f64 / POW10[frac]
     } else {
-        match std::str::from_utf8(text).ok().and_then(|t| t.parse().ok()) {
+        match std::str::from_utf8(&i[..n])
+            .ok()
+            .and_then(|t| t.parse().ok())
+        {
             Some(v) => v,
             None => return error(i, ErrorKind::Float),
         }
     };
-    Ok((&i[len..], value))
+    Ok((&i[n..], value))
 }
 
 /// `0x1f`: Go 1.0/1.1 printed scavenger amounts with `%p`.

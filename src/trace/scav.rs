@@ -7,20 +7,20 @@ use nom::bytes::complete::tag;
 use nom::combinator::{map, opt, value};
 use nom::{IResult, Parser};
 
-use super::num::{In, hex, int, uint};
+use super::num::{In, hex, int, lit, opt_lit, uint};
 use crate::event::{GcForced, Scav, ScavFormat, Scvg, ScvgReleased};
 
 /// `scav 0 KiB work (bg), 6256 KiB work (eager), 26056 KiB now, 99% util (forced)` (1.21+),
 /// `scav 3 5096 KiB work, 21920 KiB total, 99% util [controller reset]` (1.15-1.18),
 /// `scav 5096 KiB work, 21920 KiB total, 99% util` (1.14, 1.19, 1.20).
 pub fn scav(i: In) -> IResult<In, Scav> {
-    let (i, _) = tag("scav ").parse(i)?;
+    let (i, _) = lit(i, b"scav ")?;
     let (i, (format, generation, work_kib, bg_eager, released_kib)) =
         alt((work_bg_eager, work_total)).parse(i)?;
     // `, 99% util`
-    let (i, _) = tag(", ").parse(i)?;
+    let (i, _) = lit(i, b", ")?;
     let (i, util_pct) = uint(i)?;
-    let (i, _) = tag("% util").parse(i)?;
+    let (i, _) = lit(i, b"% util")?;
     // ` (forced)` | ` [controller reset]`
     let (i, suffix) = opt(alt((
         value(true, tag(" (forced)")),
@@ -46,11 +46,11 @@ type WorkFields = (ScavFormat, Option<u64>, u64, Option<(u64, u64)>, u64);
 /// `0 KiB work (bg), 6256 KiB work (eager), 26056 KiB now`
 fn work_bg_eager(i: In) -> IResult<In, WorkFields> {
     let (i, bg) = uint(i)?;
-    let (i, _) = tag(" KiB work (bg), ").parse(i)?;
+    let (i, _) = lit(i, b" KiB work (bg), ")?;
     let (i, eager) = uint(i)?;
-    let (i, _) = tag(" KiB work (eager), ").parse(i)?;
+    let (i, _) = lit(i, b" KiB work (eager), ")?;
     let (i, now) = uint(i)?;
-    let (i, _) = tag(" KiB now").parse(i)?;
+    let (i, _) = lit(i, b" KiB now")?;
     let work = bg.saturating_add(eager);
     Ok((i, (ScavFormat::Go1_21, None, work, Some((bg, eager)), now)))
 }
@@ -71,35 +71,35 @@ fn work_total(i: In) -> IResult<In, WorkFields> {
 /// `5096 KiB work, 21920 KiB total`
 fn work_kib_total(i: In) -> IResult<In, (u64, u64)> {
     let (i, work) = uint(i)?;
-    let (i, _) = tag(" KiB work, ").parse(i)?;
+    let (i, _) = lit(i, b" KiB work, ")?;
     let (i, total) = uint(i)?;
-    let (i, _) = tag(" KiB total").parse(i)?;
+    let (i, _) = lit(i, b" KiB total")?;
     Ok((i, (work, total)))
 }
 
 /// `scvg12: `, `scvg-1: `, `scvg: `, `forced scvg: ` with the round and whether forced.
 fn scvg_head(i: In) -> IResult<In, (Option<i64>, bool)> {
-    let (i, forced) = opt(tag("forced ")).parse(i)?;
-    let (i, _) = tag("scvg").parse(i)?;
+    let (i, forced) = opt_lit(i, b"forced ")?;
+    let (i, _) = lit(i, b"scvg")?;
     let (i, round) = opt(int).parse(i)?;
-    let (i, _) = tag(": ").parse(i)?;
-    Ok((i, (round, forced.is_some() || round == Some(-1))))
+    let (i, _) = lit(i, b": ")?;
+    Ok((i, (round, forced || round == Some(-1))))
 }
 
 /// `scvg3: inuse: 4, idle: 1, sys: 5, released: 0, consumed: 5 (MB)`
 pub fn scvg(i: In) -> IResult<In, Scvg> {
     let (i, (round, forced)) = scvg_head(i)?;
-    let (i, _) = tag("inuse: ").parse(i)?;
+    let (i, _) = lit(i, b"inuse: ")?;
     let (i, inuse_mb) = uint(i)?;
-    let (i, _) = tag(", idle: ").parse(i)?;
+    let (i, _) = lit(i, b", idle: ")?;
     let (i, idle_mb) = uint(i)?;
-    let (i, _) = tag(", sys: ").parse(i)?;
+    let (i, _) = lit(i, b", sys: ")?;
     let (i, sys_mb) = uint(i)?;
-    let (i, _) = tag(", released: ").parse(i)?;
+    let (i, _) = lit(i, b", released: ")?;
     let (i, released_mb) = uint(i)?;
-    let (i, _) = tag(", consumed: ").parse(i)?;
+    let (i, _) = lit(i, b", consumed: ")?;
     let (i, consumed_mb) = uint(i)?;
-    let (i, _) = tag(" (MB)").parse(i)?;
+    let (i, _) = lit(i, b" (MB)")?;
     let s = Scvg {
         round,
         inuse_mb,
@@ -116,7 +116,7 @@ pub fn scvg(i: In) -> IResult<In, Scvg> {
 pub fn scvg_released(i: In) -> IResult<In, ScvgReleased> {
     let (i, (round, forced)) = scvg_head(i)?;
     let (i, freed_mb) = alt((hex, uint)).parse(i)?;
-    let (i, _) = tag(" MB released").parse(i)?;
+    let (i, _) = lit(i, b" MB released")?;
     Ok((
         i,
         ScvgReleased {
