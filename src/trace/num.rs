@@ -84,6 +84,7 @@ pub fn int(i: In) -> IResult<In, i64> {
 /// `0.016`, `12`, `1.0`: fmtNSAsMS output, and the `@0.315` seconds. One
 /// pass; an exact integer over a power of ten is correctly rounded by IEEE
 /// division, which covers every value the runtime prints but the absurd.
+#[inline]
 pub fn decimal(i: In) -> IResult<In, f64> {
     const POW10: [f64; 16] = [
         1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15,
@@ -137,6 +138,7 @@ impl Joined {
 }
 
 /// Up to [`Terms::CAPACITY`] decimals joined by any byte of `seps`.
+#[inline]
 pub fn joined<'a>(i: In<'a>, seps: &[u8]) -> IResult<In<'a>, Joined> {
     let mut values = [0.0; Terms::CAPACITY];
     let mut used = [0u8; Terms::CAPACITY];
@@ -144,7 +146,8 @@ pub fn joined<'a>(i: In<'a>, seps: &[u8]) -> IResult<In<'a>, Joined> {
     values[0] = first;
     let mut n = 1;
     while let Some((&sep, rest)) = i.split_first() {
-        if !seps.contains(&sep) || n == Terms::CAPACITY {
+        // One or two separators: a loop beats memchr's call.
+        if !seps.iter().any(|&s| s == sep) || n == Terms::CAPACITY {
             break;
         }
         let Ok((rest, v)) = decimal(rest) else { break };

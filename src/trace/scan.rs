@@ -186,6 +186,8 @@ pub struct Scanner {
     prev: Option<u8>,
     anchors: Anchors,
     found: Vec<usize>,
+    /// Anchors of the span being decided directly.
+    span_anchors: Vec<usize>,
     timeline: Timeline,
     analysis: Analysis,
     seq: u64,
@@ -213,6 +215,7 @@ impl Scanner {
             prev: None,
             anchors: Anchors::default(),
             found: Vec::new(),
+            span_anchors: Vec::new(),
             timeline: Timeline::default(),
             analysis,
             seq: 0,
@@ -258,28 +261,48 @@ impl Scanner {
     /// common case: plain text, or a record that parses whole) without
     /// copying them; returns the rest, from the first line that needs more.
     fn direct<'a>(&mut self, bytes: &'a [u8], sink: &mut impl Sink) -> &'a [u8] {
+        // Every record contains one of its anchors, so a line without one is
+        // text: search the whole span once, not each line, and pass runs of
+        // text lines on in one piece.
+        let mut anchors = std::mem::take(&mut self.span_anchors);
+        self.anchors.find(bytes, &mut anchors);
+        let mut next = 0;
+        let mut text_from = 0;
         let mut at = 0;
         while let Some(nl) = memchr(b'\n', &bytes[at..]) {
-            let line = &bytes[at..at + nl + 1];
+            let end = at + nl + 1;
+            let line = &bytes[at..end];
             if self.line_sent + line.len() > self.limits.max_line {
                 break;
             }
-            match decide_line(&self.anchors, &mut self.found, &mut self.stats, line) {
-                Some(Decided::Text) => sink.text(line),
-                Some(Decided::Record(start, record)) => {
-                    sink.text(&line[..start]);
-                    let raw = strip_eol(&line[start..]).to_vec();
-                    self.emit(record, self.line_no, false, raw, sink);
+            while anchors.get(next).is_some_and(|&p| p < at) {
+                next += 1;
+            }
+            if anchors.get(next).is_some_and(|&p| p < end) {
+                match decide_line(&self.anchors, &mut self.found, &mut self.stats, line) {
+                    Some(Decided::Text) => {}
+                    Some(Decided::Record(start, record)) => {
+                        sink.text(&bytes[text_from..at + start]);
+                        text_from = end;
+                        let raw = strip_eol(&line[start..]).to_vec();
+                        self.emit(record, self.line_no, false, raw, sink);
+                    }
+                    None => break,
                 }
-                None => break,
+            } else if is_other_runtime_line(strip_eol(line)) {
+                self.stats.other_runtime += 1;
             }
             self.line_no += 1;
             self.stats.lines += 1;
             self.line_sent = 0;
             self.long_line = false;
-            at += nl + 1;
+            at = end;
             self.prev = Some(b'\n');
         }
+        if text_from < at {
+            sink.text(&bytes[text_from..at]);
+        }
+        self.span_anchors = anchors;
         &bytes[at..]
     }
 
