@@ -16,6 +16,7 @@ pub mod rss;
 pub mod rss_sample;
 mod serve;
 pub mod server;
+mod snapshot;
 pub mod trace;
 mod web;
 mod wrap;

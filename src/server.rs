@@ -24,7 +24,7 @@ use tokio_stream::wrappers::BroadcastStream;
 use tokio_stream::wrappers::errors::BroadcastStreamRecvError;
 
 use crate::hub::{Hub, Live};
-use crate::web;
+use crate::{snapshot, web};
 
 /// Rows per kind in a page's first snapshot: enough to draw every extreme
 /// of a long run, small enough to load in well under a second.
@@ -78,6 +78,7 @@ pub fn router(app: App) -> Router {
         .route("/events", get(events))
         .route("/api/history", get(history))
         .route("/api/records.ndjson", get(records))
+        .route("/api/record", get(record))
         .route("/api/status", get(status))
         .route("/metrics", get(metrics))
         .fallback(get(static_file))
@@ -165,6 +166,23 @@ fn json_event(name: &str, data: &impl serde::Serialize) -> SseEvent {
     SseEvent::default().event(name).data(data)
 }
 
+/// The first event of a fresh stream: `{"status":…,"next_seq":N,"kinds":…}`
+/// with the rows in the compact form of [`snapshot`].
+fn snapshot_event(
+    status: &crate::hub::Status,
+    rows: &[crate::history::Row],
+    next: u64,
+) -> SseEvent {
+    let status = serde_json::to_string(status).unwrap_or_else(|_| "null".into());
+    let kinds = snapshot::columns_json(rows);
+    let mut data = String::with_capacity(status.len() + kinds.len() + 48);
+    let _ = write!(
+        data,
+        "{{\"status\":{status},\"next_seq\":{next},\"kinds\":{kinds}}}"
+    );
+    SseEvent::default().event("snapshot").data(data)
+}
+
 fn record_event(e: &crate::event::Event) -> SseEvent {
     json_event("record", e).id(e.seq.to_string())
 }
@@ -202,8 +220,7 @@ async fn events(State(app): State<App>, headers: HeaderMap) -> Response {
         }
         None => {
             let (status, rows, next) = hub.snapshot(SNAPSHOT_POINTS);
-            let snap = serde_json::json!({ "status": status, "rows": rows, "next_seq": next });
-            (vec![json_event("snapshot", &snap)], next)
+            (vec![snapshot_event(&status, &rows, next)], next)
         }
     };
     let guard = ClientGuard {
@@ -277,7 +294,8 @@ struct HistoryQuery {
     points: Option<usize>,
 }
 
-/// `/api/history?from_s=&to_s=&points=`: rows in a time range, every extreme kept.
+/// `/api/history?from_s=&to_s=&points=`: `{"kinds":…}`, the rows in a time
+/// range in the compact form of the snapshot, every extreme kept.
 async fn history(State(app): State<App>, Query(q): Query<HistoryQuery>) -> Response {
     let points = q.points.unwrap_or(SNAPSHOT_POINTS).clamp(2, 20_000);
     let rows = app.hub.rows(
@@ -285,7 +303,22 @@ async fn history(State(app): State<App>, Query(q): Query<HistoryQuery>) -> Respo
         q.to_s.unwrap_or(f64::MAX),
         points,
     );
-    axum::Json(serde_json::json!({ "rows": rows })).into_response()
+    let body = format!("{{\"kinds\":{}}}", snapshot::columns_json(&rows));
+    ([(header::CONTENT_TYPE, "application/json")], body).into_response()
+}
+
+#[derive(Debug, Deserialize)]
+struct RecordQuery {
+    seq: u64,
+}
+
+/// `/api/record?seq=N`: one record, as `gcviz parse` prints it, while it is
+/// still kept whole (404 after); the page's tooltip shows its raw line.
+async fn record(State(app): State<App>, Query(q): Query<RecordQuery>) -> Response {
+    match app.hub.since(q.seq).and_then(|evs| evs.into_iter().next()) {
+        Some(e) if e.seq == q.seq => axum::Json(&*e).into_response(),
+        _ => (StatusCode::NOT_FOUND, "gcviz: record no longer kept\n").into_response(),
+    }
 }
 
 /// `/api/records.ndjson`: every record kept whole, as `gcviz parse` prints them.

@@ -23,8 +23,9 @@ mod cdp;
 mod common;
 #[path = "browser/gcviz.rs"]
 mod gcviz;
+#[path = "browser/trace.rs"]
+mod trace;
 
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::sync::OnceLock;
@@ -309,31 +310,6 @@ fn demo_draws_every_chart_in_both_themes() {
     }
 }
 
-/// Writes a trace of `cycles` gc cycles, with a scav line after every tenth,
-/// made of the real Go 1.27 lines of fixtures/traces with their numbers and
-/// times rewritten: one cycle every 100 ms, 28 hours of a busy service.
-fn long_trace(path: &Path, cycles: u64) {
-    let log = std::fs::read_to_string(common::fixtures().join("traces/go1.27.3/sawtooth.log"))
-        .expect("reading the template trace");
-    // "gc 12 @0.101s 5%: ..." -> "5%: ..."
-    let gc: Vec<&str> = log
-        .lines()
-        .filter(|l| l.starts_with("gc "))
-        .map(|l| l.split_once("s ").unwrap().1)
-        .collect();
-    let scav: Vec<&str> = log.lines().filter(|l| l.starts_with("scav ")).collect();
-    let file = std::fs::File::create(path).expect("creating the long trace");
-    let mut out = std::io::BufWriter::with_capacity(1 << 20, file);
-    for i in 0..cycles as usize {
-        let at_s = i as f64 / 10.0;
-        writeln!(out, "gc {} @{at_s:.3}s {}", i + 1, gc[i % gc.len()]).unwrap();
-        if i % 10 == 9 {
-            writeln!(out, "{}", scav[i / 10 % scav.len()]).unwrap();
-        }
-    }
-    out.flush().unwrap();
-}
-
 /// Set before the page's scripts run: the page's own clock (ms since the
 /// navigation started) at the first animation frame where it is ready.
 const READY_CLOCK: &str = "(() => { const poll = () => { \
@@ -346,11 +322,11 @@ fn first_snapshot_of_a_million_cycles_stays_small() {
         return;
     };
     const CYCLES: u64 = 1_000_000;
-    let trace = Path::new(env!("CARGO_TARGET_TMPDIR")).join("million-cycles.log");
-    long_trace(&trace, CYCLES);
+    let log = Path::new(env!("CARGO_TARGET_TMPDIR")).join("million-cycles.log");
+    trace::long_trace(&log, CYCLES);
     let mut cmd = gcviz::command();
     cmd.args(["--keep-serving", "-p", "0"])
-        .stdin(std::fs::File::open(&trace).unwrap());
+        .stdin(std::fs::File::open(&log).unwrap());
     let gcviz = Gcviz::start(cmd);
     let start = Instant::now();
     let status = loop {
@@ -364,7 +340,7 @@ fn first_snapshot_of_a_million_cycles_stays_small() {
         );
         std::thread::sleep(Duration::from_millis(100));
     };
-    let _ = std::fs::remove_file(&trace); // 150 MB, read already
+    let _ = std::fs::remove_file(&log); // 150 MB, read already
     assert_eq!(status["counts"]["gc"], CYCLES, "status: {status}");
 
     // What a page downloads before it can draw anything.
@@ -380,10 +356,16 @@ fn first_snapshot_of_a_million_cycles_stays_small() {
         .expect("snapshot data");
     let snapshot: Value = serde_json::from_str(data).unwrap();
     assert_eq!(snapshot["status"]["counts"]["gc"], CYCLES);
-    let rows = snapshot["rows"].as_array().unwrap();
-    let last_s = rows
+    let kinds = snapshot["kinds"].as_object().unwrap();
+    let rows: usize = kinds
+        .values()
+        .map(|k| k["t_s"].as_array().unwrap().len())
+        .sum();
+    let last_s = kinds["gc"]["t_s"]
+        .as_array()
+        .unwrap()
         .iter()
-        .filter_map(|r| r["t_s"].as_f64())
+        .filter_map(Value::as_f64)
         .fold(0.0, f64::max);
     assert!(
         last_s >= (CYCLES - 1) as f64 / 10.0 - 60.0,
@@ -392,8 +374,7 @@ fn first_snapshot_of_a_million_cycles_stays_small() {
     let bytes = event.len();
     assert!(
         bytes < 2 << 20,
-        "the first snapshot is {bytes} bytes ({} rows)",
-        rows.len()
+        "the first snapshot is {bytes} bytes ({rows} rows)"
     );
 
     let mut page = browser.new_page();
@@ -411,8 +392,7 @@ fn first_snapshot_of_a_million_cycles_stays_small() {
     assert_clean(&mut page);
     screenshot(&mut page, "million-cycles.png");
     let report = format!(
-        "{CYCLES} gc cycles: first snapshot {bytes} bytes ({} rows); page ready {:.0} ms after navigation started\n",
-        rows.len(),
+        "{CYCLES} gc cycles: first snapshot {bytes} bytes ({rows} rows); page ready {:.0} ms after navigation started\n",
         ready_ms.as_f64().unwrap()
     );
     std::fs::write(artifacts().join("million-cycles.txt"), &report).unwrap();

@@ -189,6 +189,32 @@ async fn records_download_has_every_kept_record_in_the_parse_schema() {
 }
 
 #[tokio::test]
+async fn one_record_is_there_while_it_is_kept_whole() {
+    let app = App::new(
+        hub_with(
+            20,
+            HistoryLimits {
+                recent: 10,
+                buckets: 8,
+            },
+        ),
+        loopback(),
+    );
+    let (status, _, body) = get(app.clone(), "/api/record?seq=15", "localhost").await;
+    assert_eq!(status, StatusCode::OK);
+    let rec: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(rec["seq"], 15);
+    assert!(rec["raw"].as_str().unwrap().starts_with("gc 16 @15.000s"));
+    for gone in ["/api/record?seq=5", "/api/record?seq=20"] {
+        assert_eq!(
+            get(app.clone(), gone, "localhost").await.0,
+            StatusCode::NOT_FOUND,
+            "{gone}"
+        );
+    }
+}
+
+#[tokio::test]
 async fn history_fits_the_point_budget_and_keeps_the_spike() {
     let app = App::new(
         hub_with(
@@ -203,11 +229,17 @@ async fn history_fits_the_point_budget_and_keeps_the_spike() {
     let (status, _, body) = get(app.clone(), "/api/history?points=100", "localhost").await;
     assert_eq!(status, StatusCode::OK);
     let v: serde_json::Value = serde_json::from_str(&body).unwrap();
-    let rows = v["rows"].as_array().unwrap();
-    assert!(rows.len() <= 102, "{} rows for a budget of 100", rows.len());
-    let max = rows
+    let gc = &v["kinds"]["gc"];
+    let rows = gc["t_s"].as_array().unwrap().len();
+    assert!(rows <= 102, "{rows} rows for a budget of 100");
+    for column in gc.as_object().unwrap().values() {
+        assert_eq!(column.as_array().unwrap().len(), rows, "one entry per row");
+    }
+    let max = gc["heap_live_mb"]
+        .as_array()
+        .unwrap()
         .iter()
-        .filter_map(|r| r["heap_live_mb"].as_f64())
+        .filter_map(|v| v.as_f64())
         .fold(0.0, f64::max);
     assert_eq!(max, 777.0);
     // A zoomed range returns rows only from that range.
@@ -218,11 +250,11 @@ async fn history_fits_the_point_budget_and_keeps_the_spike() {
     )
     .await;
     let v: serde_json::Value = serde_json::from_str(&body).unwrap();
-    let ts: Vec<f64> = v["rows"]
+    let ts: Vec<f64> = v["kinds"]["gc"]["t_s"]
         .as_array()
         .unwrap()
         .iter()
-        .map(|r| r["t_s"].as_f64().unwrap())
+        .map(|t| t.as_f64().unwrap())
         .collect();
     assert_eq!(ts.len(), 10);
     assert!(ts.iter().all(|t| (99990.0..=99999.0).contains(t)));
@@ -350,7 +382,11 @@ async fn snapshot_then_live_records_then_resume_without_gaps_or_duplicates() {
     assert_eq!(c.1.event, "snapshot");
     let snap: serde_json::Value = serde_json::from_str(&c.1.data).unwrap();
     assert_eq!(snap["next_seq"], 5);
-    assert_eq!(snap["rows"].as_array().unwrap().len(), 5);
+    assert_eq!(snap["status"]["state"], "running");
+    let gc = &snap["kinds"]["gc"];
+    assert_eq!(gc["seq"], serde_json::json!([0, 1, 2, 3, 4]));
+    assert_eq!(gc["t_s"], serde_json::json!([0, 1, 2, 3, 4]));
+    assert_eq!(gc["heap_live_mb"], serde_json::json!([2, 2, 777, 2, 2]));
     for seq in 5..8 {
         hub.publish(gc_event(seq, 3));
     }

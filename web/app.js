@@ -7,8 +7,16 @@
 (function () {
 
 // ---------------------------------------------------------------- test hooks
-// Automated browser tests read this object; keep its shape stable.
-const gcviz = window.gcviz = { records: 0, status: null, ready: false, errors: [] };
+// Automated browser tests and benchmarks read this object; keep its shape
+// stable. `timing`: ms since navigation of the steps to the first picture.
+// `connects`: streams opened; `conn`: every text the connection badge showed.
+// A page opened with `window.gcvizProbe = []` set before its scripts gets
+// `[seq, received, drawn]` (Date.now() ms) pushed there for every live record
+// once it is drawn.
+const gcviz = window.gcviz = { records: 0, status: null, ready: false, errors: [],
+  timing: { script: performance.now() }, connects: 0, conn: [], trend: null };
+const probe = Array.isArray(window.gcvizProbe) ? window.gcvizProbe : null;
+let probeWaiting = [];
 function noteError(err) {
   gcviz.errors.push(String(err && err.message ? err.message : err));
   if (gcviz.errors.length > 50) gcviz.errors.shift();
@@ -26,8 +34,9 @@ function withToken(url) {
 
 // ----------------------------------------------------------------- data model
 const KIND = { gc: 1, scav: 2, scvg: 3, scvg_released: 4, gc_forced: 5, rss: 6 };
-const F_FORCED = 1, F_REPAIRED = 2, F_AGG_MIN = 4, F_AGG_MAX = 8, F_AGG = F_AGG_MIN | F_AGG_MAX;
-const COLS = ['x', 'kind', 'proc', 'gc', 'flags', 'cycles', 'live', 'goal', 'hstart', 'hend',
+// The first three are the snapshot's own `flags` bits.
+const F_FORCED = 1, F_AGG_MIN = 2, F_AGG_MAX = 4, F_REPAIRED = 8, F_AGG = F_AGG_MIN | F_AGG_MAX;
+const COLS = ['x', 'kind', 'proc', 'seq', 'gc', 'flags', 'cycles', 'live', 'goal', 'hstart', 'hend',
   'stacks', 'globals', 'sg', 'released', 'rss', 'stw', 'mark', 'cpuWin', 'assist', 'cpuCum',
   'perMin', 'forcedMark', 'raw'];
 // Past this many live-appended rows, ask the server for a fresh (downsampled)
@@ -37,9 +46,9 @@ const MAX_APPENDED = 200000;
 const num = v => (typeof v === 'number' && isFinite(v) ? v : null);
 const scaled = (v, d) => (num(v) == null ? null : v / d);
 
-function newTable() {
+function newTable(n) {
   const t = { procs: new Set(), lastPerMin: null };
-  for (const c of COLS) t[c] = [];
+  for (const c of COLS) t[c] = n ? new Array(n).fill(null) : [];
   return t;
 }
 
@@ -52,7 +61,7 @@ function toRow(rec, t) {
   let flags = (rec.forced === true ? F_FORCED : 0) | (rec.repaired === true ? F_REPAIRED : 0);
   if (rec.agg === 'min') flags |= F_AGG_MIN;
   if (rec.agg === 'max') flags |= F_AGG_MAX;
-  const r = { x, kind, proc: num(rec.proc) ?? 0, flags, cycles: num(rec.cycles),
+  const r = { x, kind, proc: num(rec.proc) ?? 0, seq: num(rec.seq), flags, cycles: num(rec.cycles),
     raw: typeof rec.raw === 'string' ? rec.raw : null };
   if (kind === KIND.gc) {
     r.gc = num(rec.gc);
@@ -122,6 +131,100 @@ function tableOf(rows) {
   return t;
 }
 
+/* The compact history of the snapshot and /api/history: per kind, one array
+   per field (see src/snapshot.rs). The kinds' rows are merged by time
+   straight into the table's columns, with no object per row. Fields go to
+   columns as [column, divisor]. */
+const FIELDS = {
+  gc: { gc: ['gc'], heap_live_mb: ['live'], heap_goal_mb: ['goal'], heap_start_mb: ['hstart'],
+    heap_end_mb: ['hend'], stacks_mb: ['stacks'], globals_mb: ['globals'], stw_ms: ['stw'],
+    mark_ms: ['mark'], gc_cpu_window_pct: ['cpuWin'], assist_window_pct: ['assist'],
+    cpu_pct: ['cpuCum'], gc_per_min: ['perMin'] },
+  scav: { released_kib: ['released', 1024] },
+  scvg: { released_mb: ['released'] },
+  rss: { rss_kib: ['rss', 1024] },
+  gc_forced: {},
+};
+
+function tableOfColumns(kinds) {
+  const parts = [];
+  let n = 0;
+  for (const name of Object.keys(kinds || {})) {
+    const c = kinds[name], kind = KIND[name];
+    if (!kind || !FIELDS[name] || !c || !Array.isArray(c.t_s)) continue;
+    parts.push({ kind, name, c, len: c.t_s.length, pos: null });
+    n += c.t_s.length;
+  }
+  // Where each kind's rows go: merged by time (each kind is in time order;
+  // a linear scan over a handful of kinds per row).
+  for (const p of parts) p.pos = new Int32Array(p.len);
+  const next = new Int32Array(parts.length);
+  let sorted = true, lastX = -Infinity;
+  for (let o = 0; o < n; o++) {
+    let best = -1, bx = Infinity;
+    for (let k = 0; k < parts.length; k++) {
+      const i = next[k];
+      if (i < parts[k].len) {
+        const x = parts[k].c.t_s[i];
+        if (best < 0 || x < bx) { best = k; bx = x; }
+      }
+    }
+    if (!(bx >= lastX)) sorted = false; // also NaN, null
+    lastX = bx;
+    parts[best].pos[next[best]++] = o;
+  }
+  const t = newTable(n);
+  // Column by column: tight loops.
+  const put = (col, arr, pos, div) => {
+    const dst = t[col];
+    for (let i = 0; i < pos.length; i++) {
+      const v = arr[i];
+      if (typeof v === 'number') dst[pos[i]] = div === 1 ? v : v / div;
+    }
+  };
+  const kindCol = t.kind, procCol = t.proc;
+  for (const p of parts) {
+    const { c, pos, len } = p;
+    for (let i = 0; i < len; i++) { kindCol[pos[i]] = p.kind; procCol[pos[i]] = 0; }
+    put('x', c.t_s, pos, 1);
+    const same = f => Array.isArray(c[f]) && c[f].length === len;
+    if (same('proc')) put('proc', c.proc, pos, 1);
+    if (same('seq')) put('seq', c.seq, pos, 1);
+    if (same('cycles')) put('cycles', c.cycles, pos, 1);
+    if (same('flags')) {
+      const dst = t.flags, f = c.flags;
+      for (let i = 0; i < len; i++) dst[pos[i]] = (f[i] | 0) & (F_FORCED | F_AGG);
+    } else {
+      for (let i = 0; i < len; i++) t.flags[pos[i]] = 0;
+    }
+    for (const field of Object.keys(FIELDS[p.name])) {
+      const [col, div] = FIELDS[p.name][field];
+      if (same(field)) put(col, c[field], pos, div || 1);
+    }
+  }
+  for (const p of new Set(procCol)) t.procs.add(p);
+  // Derived: stacks + globals; forced-GC markers sit on the frequency line.
+  let lastPerMin = null;
+  for (let o = 0; o < n; o++) {
+    const kind = kindCol[o];
+    if (kind === KIND.gc) {
+      if (t.stacks[o] != null) t.sg[o] = t.stacks[o] + (t.globals[o] ?? 0);
+      if (t.perMin[o] != null) lastPerMin = t.perMin[o];
+      if (t.flags[o] & F_FORCED) t.forcedMark[o] = t.perMin[o] ?? lastPerMin ?? 0;
+    } else if (kind === KIND.gc_forced) {
+      t.forcedMark[o] = lastPerMin ?? 0;
+    }
+  }
+  t.lastPerMin = lastPerMin;
+  if (sorted) return t;
+  // A kind out of time order, or rows without a time: rebuild in time order.
+  const rows = [];
+  for (let i = 0; i < n; i++) if (typeof t.x[i] === 'number') rows.push(rowAt(t, i));
+  const u = tableOf(rows);
+  u.lastPerMin = lastPerMin;
+  return u;
+}
+
 // All data as received, and the rows the charts draw (filtered by process).
 const data = { all: newTable(), view: null, appended: 0 };
 data.view = data.all;
@@ -141,17 +244,13 @@ function rebuildView() {
 
 // ------------------------------------------------------------- stream input
 function onSnapshot(msg) {
-  const rows = Array.isArray(msg.rows) ? msg.rows : [];
-  const t = newTable();
-  const parsed = [];
-  for (const rec of rows) { const r = toRow(rec, t); if (r) parsed.push(r); }
-  const table = tableOf(parsed);
-  table.lastPerMin = t.lastPerMin;
-  data.all = table;
+  gcviz.timing.parsed = performance.now();
+  data.all = tableOfColumns(msg.kinds);
   data.appended = 0;
   rebuildView();
   updateProcSelect();
-  gcviz.records = rows.length;
+  gcviz.records = data.all.x.length;
+  gcviz.timing.built = performance.now();
   if (msg.status) onStatus(msg.status);
   pending.snapshot = true;
   markDirty(true);
@@ -159,6 +258,7 @@ function onSnapshot(msg) {
 
 function onRecord(rec) {
   gcviz.records++;
+  if (probe) probeWaiting.push([rec.seq, Date.now()]);
   const r = toRow(rec, data.all);
   if (!r) return;
   const before = data.all.procs.size;
@@ -176,13 +276,23 @@ function onStatus(st) {
   schedule();
 }
 
+// The program has exited or the input ended: nothing more will come.
+const finished = () => gcviz.status != null && (gcviz.status.state === 'exited' || gcviz.status.state === 'eof');
+
 let es = null, retryTimer = null;
 function connect() {
   if (es) es.close();
   clearTimeout(retryTimer);
   setConn('connecting…', '');
+  if (gcviz.timing.connect == null) gcviz.timing.connect = performance.now();
+  gcviz.connects++;
   const src = es = new EventSource(withToken('events'));
   const on = (name, fn) => src.addEventListener(name, e => {
+    if (src !== es) return;
+    if (name === 'snapshot' && gcviz.timing.received == null) {
+      gcviz.timing.received = performance.now();
+      gcviz.timing.bytes = e.data.length;
+    }
     try { fn(JSON.parse(e.data)); } catch (err) { noteError(err); }
   });
   on('snapshot', onSnapshot);
@@ -190,10 +300,18 @@ function connect() {
   on('status', onStatus);
   // The server dropped us for being slow: start over with a fresh snapshot.
   on('resync', () => connect());
-  src.onopen = () => setConn('connected', 'ok');
+  src.onopen = () => {
+    if (gcviz.timing.open == null) gcviz.timing.open = performance.now();
+    setConn('connected', 'ok');
+  };
   src.onerror = () => {
     if (src !== es) return;
-    if (src.readyState === EventSource.CLOSED) {
+    if (finished()) {
+      // gcviz has stopped (it exits with the program unless told to keep
+      // serving): the page holds the final picture, there is nothing to wait for.
+      src.close();
+      setConn('gcviz stopped: final picture', '');
+    } else if (src.readyState === EventSource.CLOSED) {
       // EventSource gives up on HTTP errors; keep trying, the server may come back.
       setConn('disconnected, retrying', 'bad');
       retryTimer = setTimeout(connect, 3000);
@@ -234,7 +352,7 @@ function fmtNum(v) {
 }
 
 const fmtMiB = v => (Math.abs(v) >= 1024 ? fmtNum(v / 1024) + ' GiB' : fmtNum(v) + ' MiB');
-const fmtSpan = s => (s >= 3600 ? (s / 3600).toFixed(1) + ' h' : s >= 60 ? Math.round(s / 60) + ' min' : Math.round(s) + ' s');
+const fmtSpan = s => (s >= 3600 ? (s / 3600).toFixed(1) + ' h' : s >= 60 ? Math.round(s / 60) + ' min' : s >= 10 ? Math.round(s) + ' s' : s.toFixed(1) + ' s');
 const SIGNALS = { 1: 'SIGHUP', 2: 'SIGINT', 3: 'SIGQUIT', 6: 'SIGABRT', 9: 'SIGKILL', 11: 'SIGSEGV', 15: 'SIGTERM' };
 
 // ------------------------------------------------------------------ header
@@ -247,6 +365,8 @@ function el(tag, cls, text) {
 const $ = id => document.getElementById(id);
 
 function setConn(text, cls) {
+  gcviz.conn.push(text);
+  if (gcviz.conn.length > 50) gcviz.conn.shift();
   const c = $('conn');
   c.textContent = text;
   c.className = 'badge ' + cls;
@@ -491,8 +611,9 @@ function markDirty(full) {
 
 // Streamed data redraws at most every REDRAW_MS, or 3x the last draw's cost
 // when drawing is slow, so a fast stream cannot starve input handling; user
-// actions (zoom, window, theme, snapshot) redraw on the next frame.
-const REDRAW_MS = 100;
+// actions (zoom, window, theme, snapshot) redraw on the next frame. A record
+// waits at most this long (plus a frame and the draw) to be on screen.
+const REDRAW_MS = 33;
 let lastDrawAt = -Infinity, lastDrawCost = 0;
 
 function frame(now) {
@@ -514,10 +635,22 @@ function frame(now) {
       drawCharts(min, max);
       lastDrawAt = now;
       lastDrawCost = performance.now() - t0;
+      if (probe && probeWaiting.length) {
+        const at = Date.now();
+        for (const [seq, got] of probeWaiting) probe.push([seq, got, at]);
+        probeWaiting = [];
+      }
     }
     pending.full = false;
     pending.minNewX = Infinity;
-    if (pending.snapshot) { pending.snapshot = false; gcviz.ready = true; }
+    if (pending.snapshot) {
+      pending.snapshot = false;
+      gcviz.ready = true;
+      if (gcviz.timing.drawn == null) {
+        gcviz.timing.drawn = performance.now();
+        gcviz.timing.drawMs = lastDrawCost;
+      }
+    }
   } catch (err) {
     noteError(err);
   }
@@ -544,33 +677,74 @@ function resizeCharts() {
 }
 
 // ------------------------------------------------------------- leak answer
-/* Least-squares slope of the live heap over the visible window: growth in
-   MiB per hour is the answer to "is it a leak?". */
+/* How fast the live heap grows over the visible window, in MiB per hour: the
+   answer to "is it a leak?". Robust, so that what a person sees as a flat
+   line reads as flat:
+   - when the window holds a process's start (its gc 1), the fit covers only
+     that last process, from the first cycle where the live heap reached its
+     median over the window: the start-up ramp from an empty heap to the
+     working set is not growth (for steady growth the median is reached
+     half-way, and the slope of the second half is the same);
+   - the slope is the median of the slopes between pairs of cycles
+     (Theil-Sen, over at most TREND_POINTS cycles spread evenly), so a few
+     spikes or summary rows cannot tilt it. */
+const TREND_POINTS = 200;
+
 function liveTrend(t, min, max) {
-  const i0 = lowerBound(t.x, min), i1 = upperBound(t.x, max);
-  let n = 0, sx = 0, sy = 0, sxx = 0, sxy = 0, xFirst = null, xLast = null;
-  const x0 = t.x[i0] ?? 0; // centre near the data for numerical stability
-  for (let i = i0; i < i1; i++) {
-    const y = t.live[i];
-    if (y == null) continue;
-    const x = t.x[i] - x0;
-    n++; sx += x; sy += y; sxx += x * x; sxy += x * y;
-    if (xFirst == null) xFirst = t.x[i];
-    xLast = t.x[i];
+  let i0 = lowerBound(t.x, min);
+  const i1 = upperBound(t.x, max);
+  // The last process start in view.
+  let startAt = -1;
+  for (let i = i1 - 1; i >= i0; i--) if (t.gc[i] === 1 && !(t.flags[i] & F_AGG_MAX)) { startAt = i; break; }
+  let skipped = null;
+  if (startAt >= 0) {
+    i0 = startAt;
+    const ys = [];
+    for (let i = i0; i < i1; i++) if (t.live[i] != null) ys.push(t.live[i]);
+    if (ys.length >= 3) {
+      ys.sort((a, b) => a - b);
+      const median = ys[ys.length >> 1];
+      let i = i0;
+      while (i < i1 && (t.live[i] == null || t.live[i] < median)) i++;
+      skipped = { from: t.x[startAt], to: t.x[i] ?? t.x[startAt] };
+      i0 = i;
+    }
   }
-  const d = n * sxx - sx * sx;
-  if (n < 3 || d <= 0) return null;
-  const b = (n * sxy - sx * sy) / d, a = (sy - b * sx) / n;
-  return { n, x0, a, b, xFirst, xLast, mean: sy / n, perHour: b * 3600 };
+  const idx = [];
+  for (let i = i0; i < i1; i++) if (t.live[i] != null) idx.push(i);
+  const n = idx.length;
+  if (n < 3) return null;
+  const step = Math.max(1, n / TREND_POINTS), xs = [], ys = [];
+  for (let k = 0; k < n; k += step) { const i = idx[Math.floor(k)]; xs.push(t.x[i]); ys.push(t.live[i]); }
+  const x0 = xs[0];
+  const slopes = [];
+  for (let a = 0; a < xs.length; a++) {
+    for (let b = a + 1; b < xs.length; b++) {
+      const dx = xs[b] - xs[a];
+      if (dx > 0) slopes.push((ys[b] - ys[a]) / dx);
+    }
+  }
+  if (!slopes.length) return null;
+  const med = arr => { const f = Float64Array.from(arr).sort(); const m = f.length >> 1; return f.length % 2 ? f[m] : (f[m - 1] + f[m]) / 2; };
+  const b = med(slopes);
+  const a = med(xs.map((x, k) => ys[k] - b * (x - x0)));
+  const mean = ys.reduce((p, y) => p + y, 0) / ys.length;
+  const xFirst = t.x[idx[0]], xLast = t.x[idx[n - 1]];
+  return { n, x0, a, b, xFirst, xLast, mean, perHour: b * 3600, skipped };
 }
 
 function renderTrend(tr) {
   const s = $('slope');
+  gcviz.trend = tr && { perHour: tr.perHour, spanS: tr.xLast - tr.xFirst, n: tr.n, skippedS: tr.skipped ? tr.skipped.to - tr.skipped.from : null };
   if (!tr) { s.textContent = 'live heap trend: – (needs 3 GC cycles in view)'; s.className = 'slope'; return; }
-  const sign = tr.perHour > 0 ? '+' : '';
   const span = tr.xLast - tr.xFirst;
-  s.textContent = `live heap trend: ${sign}${fmtMiB(tr.perHour)}/h (${sign}${fmtMiB(tr.perHour * 24)}/day) ` +
-    `over ${fmtSpan(span)}, ${tr.n} points`;
+  const sign = v => (v > 0 ? '+' : '');
+  const after = tr.skipped ? ' after start-up' : '';
+  // Under a minute, an hourly rate is a guess: say what happened instead.
+  const rate = span >= 60
+    ? `${sign(tr.perHour)}${fmtMiB(tr.perHour)}/h (${sign(tr.perHour)}${fmtMiB(tr.perHour * 24)}/day)`
+    : `${sign(tr.b)}${fmtMiB(tr.b * span)}`;
+  s.textContent = `live heap trend: ${rate} over ${fmtSpan(span)}${after}, ${tr.n} cycles`;
   // Colour it when the growth over the window is large next to the heap itself.
   s.className = 'slope' + (tr.b * span > 0.05 * tr.mean ? ' up' : '');
 }
@@ -665,9 +839,28 @@ function fillTooltip(tip, t, i) {
   if (f & F_AGG) notes.push(`summary of ${t.cycles[i] ?? 'several'} cycles (the ${f & F_AGG_MIN ? 'lowest' : 'highest'} live heap)`);
   const parts = [title, table];
   if (notes.length) parts.push(el('div', 'flag', notes.join(' · ')));
-  const raw = t.raw[i];
-  parts.push(el('div', 'raw mono', raw ?? (f & F_AGG ? '(raw line not kept for summarised history)' : '(no raw line)')));
+  const seq = t.seq[i];
+  const raw = t.raw[i] ?? (seq != null ? rawLines.get(seq) : null);
+  const rawEl = el('div', 'raw mono', raw ?? (f & F_AGG ? '(raw line not kept for summarised history)'
+    : seq == null ? '(no raw line)' : rawLines.has(seq) ? '(raw line no longer kept)' : '(loading the raw line…)'));
+  parts.push(rawEl);
   tip.replaceChildren(...parts);
+  if (raw == null && seq != null && !(f & F_AGG) && !rawLines.has(seq)) fetchRaw(seq, rawEl).catch(noteError);
+}
+
+/* Rows from the snapshot carry their record's seq but not its text: fetched
+   on hover while gcviz still keeps the record whole (its last 4096). */
+const rawLines = new Map(); // seq -> raw line, or null when no longer kept
+const rawAsked = new Set();
+async function fetchRaw(seq, into) {
+  if (rawAsked.has(seq)) return;
+  rawAsked.add(seq);
+  const res = await fetch(withToken('api/record?seq=' + seq));
+  const rec = res.ok ? await res.json() : null;
+  if (rawLines.size > 2000) rawLines.delete(rawLines.keys().next().value);
+  rawLines.set(seq, rec && typeof rec.raw === 'string' ? rec.raw : null);
+  rawAsked.delete(seq);
+  if (into.isConnected) into.textContent = rawLines.get(seq) ?? '(raw line no longer kept)';
 }
 
 // ------------------------------------------------- zoomed-in history detail
@@ -686,8 +879,9 @@ async function fetchDetail(min, max) {
   if (!res.ok) throw new Error('history request failed: HTTP ' + res.status);
   const body = await res.json();
   if (gen !== detailGen || data.all !== t) return; // superseded by a newer zoom or snapshot
-  const seed = { lastPerMin: null };
-  const fresh = (body.rows || []).map(rec => toRow(rec, seed)).filter(r => r && r.x >= min && r.x <= max);
+  const got = tableOfColumns(body.kinds);
+  const fresh = [];
+  for (let i = 0; i < got.x.length; i++) if (got.x[i] >= min && got.x[i] <= max) fresh.push(rowAt(got, i));
   // Keep rows of kinds the answer lacks (e.g. RSS, if the server sends GC rows only).
   const kinds = new Set(fresh.map(r => r.kind));
   const j0 = lowerBound(t.x, min), j1 = upperBound(t.x, max);
@@ -809,10 +1003,11 @@ function bindControls() {
 }
 
 function start() {
+  // The stream first: the server builds the snapshot while the charts are made.
+  connect();
   bindControls();
   applyTheme(storedTheme() || systemTheme(), false);
   setView({ follow: true, windowS: 600 });
-  connect();
 }
 
 start();
