@@ -1,46 +1,91 @@
 #!/usr/bin/env bash
-# End-to-end ingestion: real Go 1.27 trace records repeated to N gc cycles
-# (gc numbers kept consecutive), piped through gcviz with its server running,
-# beside the limit measured in the same run: `wc -l` on the same bytes.
-# Reports wall time, records per second and gcviz's peak resident memory.
+# End-to-end ingestion: large logs piped through gcviz with its server
+# running (`gcviz --exit-with-program -p 0 < LOG > /dev/null`), beside the
+# limit measured on the same bytes in the same run: `wc -l` (reading and
+# splitting into lines).
 #
-#   benches/ingest.sh [CYCLES...]      (default: 1000000)
+#   benches/ingest.sh                 the three workloads below
+#   RUNS=5 benches/ingest.sh          best of 5 for each (default 3)
+#   SIZES="1000000 10000000" ...      gc cycles for the first two workloads
+#   APP_MB=1000 ...                   size of the application-text log
+#
+# Workloads (built once from a real Go 1.27 trace, cached in $TMPDIR):
+#   gc        N real gc records only, numbers and times made consecutive
+#   gc+scav   N gc records each followed by its scavenger record
+#   app-text  APP_MB of application log lines with one gc record per 1000
+#
+# Reported per workload (best run by wall time): wall seconds, user+system
+# CPU seconds, records per second of wall time, the ratio to `wc -l`, and
+# gcviz's peak resident memory.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-cargo build --release --quiet
+RUNS="${RUNS:-3}"
+SIZES="${SIZES:-1000000}"
+APP_MB="${APP_MB:-1000}"
+cargo build --release --locked --quiet
 bin=target/release/gcviz
 work="${TMPDIR:-/tmp}/gcviz-ingest"
 mkdir -p "$work"
 
-make_trace() { # cycles -> file
-    local n="$1" out="$work/trace-$1.log"
+make_log() { # kind size -> file
+    local kind="$1" n="$2" out="$work/$1-$2.log"
     [ -s "$out" ] && { echo "$out"; return; }
-    python3 - "$n" "$out" <<'PY'
-import re, sys
-n, out = int(sys.argv[1]), sys.argv[2]
+    python3 - "$kind" "$n" "$out" <<'PY'
+import random, re, sys
+kind, n, out = sys.argv[1], int(sys.argv[2]), sys.argv[3]
 lines = open("fixtures/traces/go1.27.3/memlimit.log").read().splitlines()
 gcs = [l for l in lines if l.startswith("gc ")]
 scav = [l for l in lines if l.startswith("scav ")]
+def gc(i, t):
+    return re.sub(r"^gc \d+ @[0-9.]+s", "gc %d @%.3fs" % (i, t), gcs[i % len(gcs)]) + "\n"
 with open(out, "w") as f:
-    t = 0.0
-    for i in range(n):
-        g = gcs[i % len(gcs)]
-        t += 0.001
-        g = re.sub(r"^gc \d+ @[0-9.]+s", "gc %d @%.3fs" % (i + 1, t), g)
-        f.write(g + "\n")
-        f.write(scav[i % len(scav)] + "\n")
+    if kind in ("gc", "gc+scav"):
+        for i in range(1, n + 1):
+            f.write(gc(i, i * 0.001))
+            if kind == "gc+scav":
+                f.write(scav[i % len(scav)] + "\n")
+    else:  # app-text: n megabytes
+        random.seed(1)
+        words = ("request served path=/api/v1/items status=200 bytes=5321 latency=3.2ms "
+                 "user=42 trace=9f3a2b cache=hit region=eu-west-1 method=GET").split()
+        size, k, cycles = 0, 0, 0
+        while size < n * 1_000_000:
+            line = "2026-11-23T10:%02d:%02d.%06dZ INFO %s\n" % (
+                k % 60, k // 60 % 60, k % 1_000_000, " ".join(random.sample(words, 8)))
+            k += 1
+            if k % 1000 == 0:
+                cycles += 1
+                line += gc(cycles, cycles * 0.1)
+            f.write(line)
+            size += len(line)
 PY
     echo "$out"
 }
 
-printf '%-12s %-10s %-12s %-14s %-12s %s\n' cycles bytes "wc -l (s)" "gcviz (s)" "cycles/s" "peak RSS"
-for n in "${@:-1000000}"; do
-    f=$(make_trace "$n")
-    bytes=$(stat -c %s "$f")
-    t0=$(date +%s.%N); wc -l < "$f" > /dev/null; t1=$(date +%s.%N)
-    /usr/bin/time -f '%e %M' -o "$work/time" "$bin" --exit-with-program -p 0 < "$f" > /dev/null 2> "$work/stderr"
-    read -r secs kib < "$work/time"
-    wc_s=$(echo "$t1 - $t0" | bc -l)
-    rate=$(echo "$n / $secs" | bc)
-    printf '%-12s %-10s %-12.3f %-14s %-12s %s MiB\n' "$n" "$bytes" "$wc_s" "$secs" "$rate" "$((kib / 1024))"
+# "wall cpu peak_kib" of the best (fastest) of RUNS runs of "$@" < $input.
+best_of() {
+    local input="$1"; shift
+    for _ in $(seq "$RUNS"); do
+        /usr/bin/time -f '%e %U %S %M' -o "$work/time" "$@" < "$input" > /dev/null 2> "$work/stderr"
+        awk '{ printf "%s %.2f %s\n", $1, $2 + $3, $4 }' "$work/time"
+    done | sort -g | head -1
+}
+
+echo "gcviz ingestion, best of $RUNS, $(nproc) CPUs, load $(cut -d' ' -f1-3 /proc/loadavg)"
+printf '%-10s %-10s %-6s %-9s %-9s %-7s %-10s %-8s %s\n' \
+    workload records MB "wc -l s" "gcviz s" "cpu s" records/s "x wc -l" "peak RSS"
+run() { # kind size
+    local f records wc g
+    f=$(make_log "$1" "$2")
+    records=$(grep -c -E '^(gc|scav) ' "$f")
+    wc=$(best_of "$f" wc -l | cut -d' ' -f1)
+    read -r wall cpu kib < <(best_of "$f" "$bin" --exit-with-program -p 0)
+    printf '%-10s %-10s %-6s %-9s %-9s %-7s %-10s %-8s %s MiB\n' "$1" "$records" \
+        "$(( $(stat -c %s "$f") / 1000000 ))" "$wc" "$wall" "$cpu" \
+        "$(echo "$records / $wall" | bc)" "$(echo "scale=1; $wall / $wc" | bc)" "$((kib / 1024))"
+}
+for n in $SIZES; do
+    run gc "$n"
+    run gc+scav "$n"
 done
+run app-text "$APP_MB"
