@@ -262,10 +262,11 @@ impl Scanner {
     /// copying them; returns the rest, from the first line that needs more.
     fn direct<'a>(&mut self, bytes: &'a [u8], sink: &mut impl Sink) -> &'a [u8] {
         // Every record contains one of its anchors, so a line without one is
-        // text: search the whole span once, not each line, and pass runs of
-        // text lines on in one piece.
+        // text. The anchors are searched once for the rest of the span (not
+        // per line), when the first line that is not a whole record comes:
+        // a span of records alone never needs them.
         let mut anchors = std::mem::take(&mut self.span_anchors);
-        self.anchors.find(bytes, &mut anchors);
+        let mut searched_from = None;
         let mut next = 0;
         let mut text_from = 0;
         let mut at = 0;
@@ -275,22 +276,39 @@ impl Scanner {
             if self.line_sent + line.len() > self.limits.max_line {
                 break;
             }
-            while anchors.get(next).is_some_and(|&p| p < at) {
-                next += 1;
-            }
-            if anchors.get(next).is_some_and(|&p| p < end) {
-                match decide_line(&self.anchors, &mut self.found, &mut self.stats, line) {
-                    Some(Decided::Text) => {}
-                    Some(Decided::Record(start, record)) => {
-                        sink.text(&bytes[text_from..at + start]);
-                        text_from = end;
-                        let raw = strip_eol(&line[start..]).to_vec();
-                        self.emit(record, self.line_no, false, raw, sink);
+            let whole = match line[0] {
+                b'g' | b's' | b'G' | b'f' => parse_record(strip_eol(line)),
+                _ => None,
+            };
+            let decided = match whole {
+                Some(record) => Some(Decided::Record(0, record)),
+                None => {
+                    let base = *searched_from.get_or_insert_with(|| {
+                        self.anchors.find(&bytes[at..], &mut anchors);
+                        at
+                    });
+                    while anchors.get(next).is_some_and(|&p| base + p < at) {
+                        next += 1;
                     }
-                    None => break,
+                    if anchors.get(next).is_some_and(|&p| base + p < end) {
+                        decide_line(&self.anchors, &mut self.found, &mut self.stats, line)
+                    } else {
+                        if is_other_runtime_line(strip_eol(line)) {
+                            self.stats.other_runtime += 1;
+                        }
+                        Some(Decided::Text)
+                    }
                 }
-            } else if is_other_runtime_line(strip_eol(line)) {
-                self.stats.other_runtime += 1;
+            };
+            match decided {
+                Some(Decided::Text) => {}
+                Some(Decided::Record(start, record)) => {
+                    sink.text(&bytes[text_from..at + start]);
+                    text_from = end;
+                    let raw = strip_eol(&line[start..]).to_vec();
+                    self.emit(record, self.line_no, false, raw, sink);
+                }
+                None => break,
             }
             self.line_no += 1;
             self.stats.lines += 1;
