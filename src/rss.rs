@@ -1,7 +1,10 @@
 //! The watched process's resident memory from /proc: pure parsers of the
 //! files' text, and a task that samples twice a second and after each GC.
 
-use std::sync::Arc;
+use std::fs::File;
+use std::io;
+use std::os::unix::fs::FileExt;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use futures_util::FutureExt;
@@ -17,8 +20,9 @@ use crate::rss_sample::RssSample;
 const PERIOD: Duration = Duration::from_millis(500);
 /// GC-triggered samples are at least this far apart: a program can collect
 /// hundreds of times a second, and watching must stay cheap. The GCs of one
-/// gap share the sample taken at its end.
-const MIN_GAP: Duration = Duration::from_millis(20);
+/// gap share the sample taken at its end; ten a second is still five times
+/// the steady rate, and finer than a chart of RSS can show.
+const MIN_GAP: Duration = Duration::from_millis(100);
 
 /// The memory figures of /proc/PID/status, in KiB.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -114,30 +118,100 @@ enum Depth {
     WithLazyFree,
 }
 
-/// Reads one sample of `pid` now; `None` once the process is gone.
-fn read_sample(pid: u32, start: Instant, depth: Depth) -> Option<RssSample> {
-    let t_s = start.elapsed().as_secs_f64();
-    let status = std::fs::read(format!("/proc/{pid}/status")).ok()?;
-    // Readable only with ptrace access to the process: optional.
-    let rollup = match depth {
-        Depth::WithLazyFree => std::fs::read(format!("/proc/{pid}/smaps_rollup")).ok(),
-        Depth::Status => None,
-    };
-    sample(t_s, &status, rollup.as_deref())
+/// The watched process's /proc files, opened at the first sample and read
+/// again from the start for each later one: a read of an open file costs a
+/// fraction of opening the file by name. An open /proc file stays with the
+/// process it was opened for; once that is gone its reads fail, so a later
+/// process given the same pid is never sampled.
+struct ProcFiles {
+    pid: u32,
+    start: Instant,
+    status: Option<File>,
+    /// `None` until first wanted; `Some(None)` when it cannot be read
+    /// (it needs ptrace access to the process).
+    rollup: Option<Option<File>>,
+    buf: Vec<u8>,
+    rollup_buf: Vec<u8>,
+}
+
+impl ProcFiles {
+    fn new(pid: u32, start: Instant) -> Self {
+        ProcFiles {
+            pid,
+            start,
+            status: None,
+            rollup: None,
+            buf: Vec::new(),
+            rollup_buf: Vec::new(),
+        }
+    }
+
+    /// One sample now; `None` once the process is gone.
+    fn read(&mut self, depth: Depth) -> Option<RssSample> {
+        let t_s = self.start.elapsed().as_secs_f64();
+        let pid = self.pid;
+        if self.status.is_none() {
+            self.status = File::open(format!("/proc/{pid}/status")).ok();
+        }
+        read_whole(self.status.as_ref()?, &mut self.buf).ok()?;
+        let rollup = match depth {
+            Depth::WithLazyFree => {
+                let file = self
+                    .rollup
+                    .get_or_insert_with(|| File::open(format!("/proc/{pid}/smaps_rollup")).ok());
+                file.as_ref()
+                    .and_then(|f| read_whole(f, &mut self.rollup_buf).ok())
+                    .map(|()| &self.rollup_buf[..])
+            }
+            Depth::Status => None,
+        };
+        sample(t_s, &self.buf, rollup)
+    }
+}
+
+/// The whole of a /proc file, read again from its start into `buf`.
+fn read_whole(file: &File, buf: &mut Vec<u8>) -> io::Result<()> {
+    buf.clear();
+    let mut filled = 0;
+    loop {
+        if buf.len() - filled < 1024 {
+            buf.resize(filled + 4096, 0);
+        }
+        match file.read_at(&mut buf[filled..], filled as u64) {
+            Ok(0) => break,
+            Ok(n) => filled += n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    buf.truncate(filled);
+    Ok(())
 }
 
 /// Samples `pid`, a process gcviz did not start, into the hub; `t_s` counts
 /// from `start` (see [`started_at`]). Must be called inside the runtime.
 /// The task ends when the process is gone; abort it to stop sooner.
 pub fn spawn_sampler(pid: u32, start: Instant, hub: Hub) -> JoinHandle<()> {
-    spawn_with(hub, move |depth| read_sample(pid, start, depth))
+    let files = Mutex::new(ProcFiles::new(pid, start));
+    spawn_with(hub, move |depth| lock(&files).read(depth))
 }
 
 /// Samples the program gcviz runs, never after it has been reaped.
 pub(crate) fn spawn_for_child(alive: Alive, start: Instant, hub: Hub) -> JoinHandle<()> {
+    let files = Mutex::new(None);
     spawn_with(hub, move |depth| {
-        alive.with(|pid| read_sample(pid, start, depth)).flatten()
+        alive
+            .with(|pid| {
+                lock(&files)
+                    .get_or_insert_with(|| ProcFiles::new(pid, start))
+                    .read(depth)
+            })
+            .flatten()
     })
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 fn spawn_with<F>(hub: Hub, read: F) -> JoinHandle<()>
@@ -283,6 +357,32 @@ AnonHugePages:         0 kB\n";
         assert_eq!(s.t_s, 1.5);
         assert_eq!(s.lazyfree_kib, Some(1536));
         assert_eq!(sample(0.0, STATUS, None).unwrap().lazyfree_kib, None);
+    }
+
+    #[test]
+    fn this_process_sampled_twice_from_the_same_open_files() {
+        let mut files = ProcFiles::new(std::process::id(), Instant::now());
+        let first = files.read(Depth::WithLazyFree).unwrap();
+        let second = files.read(Depth::Status).unwrap();
+        assert!(first.rss_kib > 0);
+        assert!(second.t_s >= first.t_s);
+        assert_eq!(second.lazyfree_kib, None);
+        // Read again from the start, not continued where the last read ended.
+        assert!(files.read(Depth::Status).unwrap().rss_kib > 0);
+    }
+
+    #[test]
+    fn a_process_gone_is_not_sampled_through_its_open_files() {
+        let mut child = std::process::Command::new("sleep")
+            .arg("60")
+            .spawn()
+            .unwrap();
+        let mut files = ProcFiles::new(child.id(), Instant::now());
+        assert!(files.read(Depth::Status).is_some());
+        child.kill().unwrap();
+        child.wait().unwrap();
+        assert_eq!(files.read(Depth::Status), None);
+        assert_eq!(files.read(Depth::WithLazyFree), None);
     }
 
     #[test]

@@ -680,20 +680,25 @@ fn memory_samples_appear_beside_the_trace() {
     assert_eq!(status["pid"], pid);
     assert_eq!(status["env"]["GODEBUG"], "gctrace=1,scavtrace=1");
     // The program holds 64 MiB; a sample taken after it said "ready" shows it.
-    let rows = eventually("RSS and GC rows in the history", || {
+    // The history comes as columns: one array per field, per kind.
+    let rss = eventually("RSS and GC rows in the history", || {
         let body = http_get(&url, "/api/history")?;
         let v: serde_json::Value = serde_json::from_str(&body).ok()?;
-        let rows = v["rows"].as_array()?.clone();
-        let big_rss = rows
+        let kinds = &v["kinds"];
+        let big_rss = kinds["rss"]["rss_kib"]
+            .as_array()?
             .iter()
-            .any(|r| r["kind"] == "rss" && r["rss_kib"].as_f64().is_some_and(|k| k >= 65536.0));
-        let gc = rows.iter().any(|r| r["kind"] == "gc");
-        (big_rss && gc).then_some(rows)
+            .any(|k| k.as_f64().is_some_and(|k| k >= 65536.0));
+        let gc = !kinds["gc"]["t_s"].as_array()?.is_empty();
+        (big_rss && gc).then(|| kinds["rss"].clone())
     });
-    for r in rows.iter().filter(|r| r["kind"] == "rss") {
-        let t = r["t_s"].as_f64().unwrap();
+    let times = rss["t_s"].as_array().unwrap();
+    let anon = rss["anon_kib"].as_array().unwrap();
+    assert_eq!(times.len(), anon.len());
+    for (t, a) in times.iter().zip(anon) {
+        let t = t.as_f64().unwrap();
         assert!(t >= 0.0 && t < PATIENCE.as_secs_f64(), "t_s {t}");
-        assert!(r["anon_kib"].as_f64().is_some(), "{r}");
+        assert!(a.as_f64().is_some(), "anon_kib {a} at {t}");
     }
     let out = run.finish();
     assert_eq!(out.code(), 0);
