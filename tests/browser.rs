@@ -188,6 +188,28 @@ fn live_page_follows_a_real_go_program_until_it_exits() {
         counts.as_str().unwrap().contains("GC cycles"),
         "counts: {counts}"
     );
+    // gcviz keeps serving: the one stream stays open past the exit, and the
+    // badge never said it was reconnecting.
+    let conn = page.eval(
+        "[document.getElementById('conn').textContent, window.gcviz.connects, window.gcviz.conn]",
+    );
+    assert_eq!(
+        conn,
+        serde_json::json!(["connected", 1, ["connecting…", "connected"]]),
+        "connection badge, streams opened, every badge text"
+    );
+    // A live heap that is flat after start-up (16 MiB kept) reads as flat:
+    // the ramp from an empty heap is left out of the trend.
+    let trend = page.eval("window.gcviz.trend");
+    assert!(
+        trend["skippedS"].as_f64().is_some(),
+        "the window holds the start: {trend}"
+    );
+    let growth_mib = trend["perHour"].as_f64().unwrap() / 3600.0 * trend["spanS"].as_f64().unwrap();
+    assert!(
+        growth_mib.abs() < 1.0,
+        "the trend of a flat 16 MiB live heap: {trend}"
+    );
     assert_clean(&mut page);
     screenshot(&mut page, "live.png");
 }
@@ -308,6 +330,182 @@ fn demo_draws_every_chart_in_both_themes() {
         );
         std::thread::sleep(Duration::from_millis(50));
     }
+}
+
+/// Every control of the page on a replayed real trace with forced GCs:
+/// windows, pause and follow, drag to zoom and double-click back, the
+/// tooltip with the raw trace line, and the CSV, NDJSON and PNG downloads.
+#[test]
+fn every_control_works_on_a_replayed_trace() {
+    let Some(browser) = browser() else {
+        return;
+    };
+    let log = common::fixtures().join("traces/go1.27.3/forced.log");
+    let mut cmd = gcviz::command();
+    cmd.args(["--keep-serving", "-p", "0"])
+        .stdin(std::fs::File::open(&log).unwrap());
+    let gcviz = Gcviz::start(cmd);
+    let mut page = browser.new_page();
+    let downloads = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).unwrap();
+    page.allow_downloads(downloads.path());
+    open(&mut page, &gcviz);
+    page.wait_for(
+        "the end of the input",
+        "window.gcviz.status.state === 'eof'",
+        PATIENCE,
+    );
+    let text = std::fs::read_to_string(&log).unwrap();
+    let records = text
+        .lines()
+        .filter(|l| l.starts_with("gc ") || l.starts_with("scav "))
+        .count();
+    let forced = text
+        .lines()
+        .filter(|l| l.starts_with("gc ") && l.ends_with("(forced)"))
+        .count();
+    // Records before the first gc cycle have no time, so no place on a chart.
+    let timed = gcviz
+        .get("/api/records.ndjson")
+        .lines()
+        .filter(|l| !serde_json::from_str::<Value>(l).unwrap()["t_s"].is_null())
+        .count();
+    let view = page.wait_for(
+        "every record on the page",
+        &format!(
+            "(() => {{ const v = window.gcviz.view(); return v.rows === {timed} ? v : null; }})()"
+        ),
+        PATIENCE,
+    );
+    // Every forced gc cycle is marked on the frequency chart.
+    assert_eq!(view["forcedMarks"], forced, "{view}");
+    assert_eq!(view["charts"], 4);
+
+    // Windows: each button shows its span (or everything) and is pressed.
+    let first_last = "[window.gcviz.view(), [...document.querySelectorAll('button.win')]\
+        .filter(b => b.getAttribute('aria-pressed') === 'true').map(b => b.dataset.window)]";
+    for (window, span) in [("60", 60.0), ("600", 600.0), ("3600", 3600.0)] {
+        page.click(&format!("button.win[data-window='{window}']"));
+        let got = page.eval(first_last);
+        assert_eq!(got[1], serde_json::json!([window]), "{got}");
+        assert_eq!(got[0]["windowS"], span, "{got}");
+        assert_eq!(got[0]["follow"], true);
+    }
+    page.click("button.win[data-window='all']");
+    let all = page.eval(first_last);
+    assert_eq!(all[1], serde_json::json!(["all"]));
+    assert_eq!(all[0]["windowS"], Value::Null);
+
+    // Pause and follow again.
+    page.click("#btn-follow");
+    let paused = page
+        .eval("[window.gcviz.view().follow, document.getElementById('btn-follow').textContent]");
+    assert_eq!(paused[0], false);
+    assert!(paused[1].as_str().unwrap().contains("Paused"), "{paused}");
+    page.click("#btn-follow");
+    assert_eq!(page.eval("window.gcviz.view().follow"), true);
+
+    // Drag across the middle of the memory chart: a narrower range, paused.
+    let before = page.eval("window.gcviz.view()");
+    let over = page.eval(
+        "(() => { const r = document.querySelector('#chart-memory .u-over').getBoundingClientRect(); \
+         return [r.x, r.y, r.width, r.height]; })()",
+    );
+    let (x, y, w, h) = (
+        over[0].as_f64().unwrap(),
+        over[1].as_f64().unwrap(),
+        over[2].as_f64().unwrap(),
+        over[3].as_f64().unwrap(),
+    );
+    page.drag((x + w * 0.3, y + h / 2.0), (x + w * 0.6, y + h / 2.0));
+    let zoomed = page.wait_for(
+        "the drag to zoom in",
+        "(() => { const v = window.gcviz.view(); return v.follow ? null : v; })()",
+        PATIENCE,
+    );
+    let span = |v: &Value| v["max"].as_f64().unwrap() - v["min"].as_f64().unwrap();
+    assert!(
+        span(&zoomed) < span(&before) * 0.5 && zoomed["min"].as_f64() > before["min"].as_f64(),
+        "zoomed {zoomed} from {before}"
+    );
+    page.double_click("#chart-memory .u-over");
+    let back = page.wait_for(
+        "the double-click to go back",
+        "(() => { const v = window.gcviz.view(); return v.follow ? v : null; })()",
+        PATIENCE,
+    );
+    assert_eq!(span(&back), span(&before), "{back}");
+
+    // Hover: the tooltip names the cycle and shows its raw line, fetched
+    // from gcviz for rows that came in the snapshot.
+    page.hover(x + w * 0.5, y + h / 2.0);
+    let tip = page.wait_for(
+        "the tooltip with a raw trace line",
+        "(() => { const t = document.getElementById('tooltip'); const raw = t.querySelector('.raw'); \
+         return !t.hidden && raw && raw.textContent.startsWith('gc ') ? \
+         [t.querySelector('.tt-title').textContent, raw.textContent] : null; })()",
+        PATIENCE,
+    );
+    let (title, raw) = (tip[0].as_str().unwrap(), tip[1].as_str().unwrap());
+    let n = title
+        .strip_prefix("GC ")
+        .unwrap()
+        .split(' ')
+        .next()
+        .unwrap();
+    assert!(
+        raw.starts_with(&format!("gc {n} @")),
+        "the raw line is the hovered cycle's: {title} / {raw}"
+    );
+    assert!(
+        text.lines().any(|l| l == raw),
+        "the raw line is the trace's own: {raw}"
+    );
+
+    // Downloads, saved by the browser.
+    page.click("#dl-csv");
+    page.click("#dl-ndjson");
+    page.click("button.png[data-chart='memory']");
+    let dir = downloads.path();
+    let start = Instant::now();
+    let files = loop {
+        let mut names: Vec<String> = std::fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        names.sort();
+        let done = |suffix: &str| names.iter().any(|n| n.ends_with(suffix));
+        if done(".csv") && done(".ndjson") && done(".png") {
+            break names;
+        }
+        assert!(
+            start.elapsed() < PATIENCE,
+            "downloads so far: {names:?}; page problems: {:?}",
+            page.problems()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let read = |suffix: &str| {
+        let name = files.iter().find(|n| n.ends_with(suffix)).unwrap();
+        std::fs::read(dir.join(name)).unwrap()
+    };
+    let ndjson = String::from_utf8(read(".ndjson")).unwrap();
+    assert_eq!(
+        ndjson.lines().count(),
+        records,
+        "one NDJSON line per record"
+    );
+    let csv = String::from_utf8(read(".csv")).unwrap();
+    assert!(csv.starts_with("seq,kind,proc,t_s,"), "{:.200}", csv);
+    assert_eq!(
+        csv.lines().count(),
+        records + 1,
+        "a header and one row per record"
+    );
+    assert!(
+        read(".png").starts_with(b"\x89PNG\r\n\x1a\n"),
+        "the chart download is a PNG"
+    );
+    assert_clean(&mut page);
 }
 
 /// Set before the page's scripts run: the page's own clock (ms since the

@@ -14,7 +14,8 @@
 // `[seq, received, drawn]` (Date.now() ms) pushed there for every live record
 // once it is drawn.
 const gcviz = window.gcviz = { records: 0, status: null, ready: false, errors: [],
-  timing: { script: performance.now() }, connects: 0, conn: [], trend: null };
+  timing: { script: performance.now() }, connects: 0, conn: [], trend: null,
+  draws: { n: 0, ms: 0, maxMs: 0 } };
 const probe = Array.isArray(window.gcvizProbe) ? window.gcvizProbe : null;
 let probeWaiting = [];
 function noteError(err) {
@@ -632,9 +633,11 @@ function frame(now) {
     const changed = pending.full || pending.minNewX !== Infinity;
     if (changed && (pending.full || viewport.follow || pending.minNewX <= max)) {
       const t0 = performance.now();
-      drawCharts(min, max);
+      drawCharts(min, max, pending.full);
       lastDrawAt = now;
       lastDrawCost = performance.now() - t0;
+      const d = gcviz.draws;
+      d.n++; d.ms += lastDrawCost; d.maxMs = Math.max(d.maxMs, lastDrawCost);
       if (probe && probeWaiting.length) {
         const at = Date.now();
         for (const [seq, got] of probeWaiting) probe.push([seq, got, at]);
@@ -657,9 +660,17 @@ function frame(now) {
 }
 
 let trend = null;
-function drawCharts(min, max) {
-  trend = liveTrend(data.view, min, max);
-  renderTrend(trend);
+// The trend is refitted for every view change, and while data streams in at
+// most every TREND_MS: it moves slowly and costs more than a chart.
+const TREND_MS = 500;
+let trendAt = -Infinity;
+function drawCharts(min, max, full) {
+  const now = performance.now();
+  if (full || now - trendAt >= TREND_MS) {
+    trend = liveTrend(data.view, min, max);
+    renderTrend(trend);
+    trendAt = now;
+  }
   renderNow(data.view, max);
   for (const { spec, u } of charts) {
     u.batch(() => {
@@ -688,7 +699,7 @@ function resizeCharts() {
    - the slope is the median of the slopes between pairs of cycles
      (Theil-Sen, over at most TREND_POINTS cycles spread evenly), so a few
      spikes or summary rows cannot tilt it. */
-const TREND_POINTS = 200;
+const TREND_POINTS = 150;
 
 function liveTrend(t, min, max) {
   let i0 = lowerBound(t.x, min);
@@ -717,17 +728,18 @@ function liveTrend(t, min, max) {
   const step = Math.max(1, n / TREND_POINTS), xs = [], ys = [];
   for (let k = 0; k < n; k += step) { const i = idx[Math.floor(k)]; xs.push(t.x[i]); ys.push(t.live[i]); }
   const x0 = xs[0];
-  const slopes = [];
-  for (let a = 0; a < xs.length; a++) {
-    for (let b = a + 1; b < xs.length; b++) {
+  const m = xs.length, slopes = new Float64Array(m * (m - 1) / 2);
+  let ns = 0;
+  for (let a = 0; a < m; a++) {
+    for (let b = a + 1; b < m; b++) {
       const dx = xs[b] - xs[a];
-      if (dx > 0) slopes.push((ys[b] - ys[a]) / dx);
+      if (dx > 0) slopes[ns++] = (ys[b] - ys[a]) / dx;
     }
   }
-  if (!slopes.length) return null;
-  const med = arr => { const f = Float64Array.from(arr).sort(); const m = f.length >> 1; return f.length % 2 ? f[m] : (f[m - 1] + f[m]) / 2; };
-  const b = med(slopes);
-  const a = med(xs.map((x, k) => ys[k] - b * (x - x0)));
+  if (!ns) return null;
+  const med = f => { f.sort(); const h = f.length >> 1; return f.length % 2 ? f[h] : (f[h - 1] + f[h]) / 2; };
+  const b = med(slopes.subarray(0, ns));
+  const a = med(Float64Array.from(xs, (x, k) => ys[k] - b * (x - x0)));
   const mean = ys.reduce((p, y) => p + y, 0) / ys.length;
   const xFirst = t.x[idx[0]], xLast = t.x[idx[n - 1]];
   return { n, x0, a, b, xFirst, xLast, mean, perHour: b * 3600, skipped };
@@ -1001,6 +1013,14 @@ function bindControls() {
   for (const b of document.querySelectorAll('button.png')) b.addEventListener('click', () => downloadPng(b.dataset.chart));
   new ResizeObserver(() => { pending.resize = true; schedule(); }).observe(document.querySelector('main.charts'));
 }
+
+// What the charts show, for tests: the time range, following or not, the
+// window, and how many rows and forced-GC markers are drawn from.
+gcviz.view = () => {
+  const [min, max] = currentRange(), t = data.view;
+  return { min, max, follow: viewport.follow, windowS: viewport.windowS, rows: t.x.length,
+    forcedMarks: t.forcedMark.filter(v => v != null).length, charts: charts.length };
+};
 
 function start() {
   // The stream first: the server builds the snapshot while the charts are made.

@@ -352,6 +352,65 @@ impl Page<'_> {
         }
     }
 
+    /// Lets the page save downloads into `dir` (under the file name the page gives).
+    pub fn allow_downloads(&mut self, dir: &Path) {
+        self.browser
+            .call(
+                None,
+                "Browser.setDownloadBehavior",
+                json!({
+                    "behavior": "allow",
+                    "downloadPath": dir.to_string_lossy(),
+                    "browserContextId": self.context,
+                }),
+            )
+            .unwrap_or_else(|e| panic!("{e}"));
+    }
+
+    /// A real mouse drag with the left button from one point to another.
+    pub fn drag(&mut self, from: (f64, f64), to: (f64, f64)) {
+        let mouse = |page: &mut Self, kind: &str, (x, y): (f64, f64), buttons: u32| {
+            page.call(
+                "Input.dispatchMouseEvent",
+                json!({ "type": kind, "x": x, "y": y, "button": "left", "buttons": buttons, "clickCount": 1 }),
+            );
+        };
+        mouse(self, "mouseMoved", from, 0);
+        mouse(self, "mousePressed", from, 1);
+        for i in 1..=5 {
+            let f = f64::from(i) / 5.0;
+            let at = (from.0 + (to.0 - from.0) * f, from.1 + (to.1 - from.1) * f);
+            mouse(self, "mouseMoved", at, 1);
+        }
+        mouse(self, "mouseReleased", to, 0);
+    }
+
+    /// Moves the mouse to a point, no button pressed.
+    pub fn hover(&mut self, x: f64, y: f64) {
+        self.call(
+            "Input.dispatchMouseEvent",
+            json!({ "type": "mouseMoved", "x": x, "y": y }),
+        );
+    }
+
+    /// A real double click in the middle of the element `selector` selects.
+    pub fn double_click(&mut self, selector: &str) {
+        let sel = serde_json::to_string(selector).unwrap();
+        let at = self.eval(&format!(
+            "(() => {{ const r = document.querySelector({sel}).getBoundingClientRect(); \
+             return [r.x + r.width / 2, r.y + r.height / 2]; }})()"
+        ));
+        let (x, y) = (at[0].as_f64().unwrap(), at[1].as_f64().unwrap());
+        for count in [1, 2] {
+            for kind in ["mousePressed", "mouseReleased"] {
+                self.call(
+                    "Input.dispatchMouseEvent",
+                    json!({ "type": kind, "x": x, "y": y, "button": "left", "clickCount": count }),
+                );
+            }
+        }
+    }
+
     /// Saves what the page shows as a PNG.
     pub fn screenshot(&mut self, path: &Path) {
         let res = self.call("Page.captureScreenshot", json!({ "format": "png" }));
