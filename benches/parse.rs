@@ -5,6 +5,7 @@
 
 use std::hint::black_box;
 use std::path::Path;
+use std::sync::Arc;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use gcviz::event::Event;
@@ -13,7 +14,7 @@ use gcviz::trace::{Scanner, Sink};
 struct Count(u64, u64);
 
 impl Sink for Count {
-    fn record(&mut self, e: Event) {
+    fn record(&mut self, e: Arc<Event>) {
         self.0 += 1;
         black_box(e);
     }

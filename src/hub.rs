@@ -104,7 +104,10 @@ impl Hub {
     }
 
     pub fn publish(&self, event: Event) {
-        let event = Arc::new(event);
+        self.publish_shared(Arc::new(event));
+    }
+
+    pub fn publish_shared(&self, event: Arc<Event>) {
         self.state().history.push(event.clone());
         let _ = self.inner.tx.send(Live::Record(event));
     }

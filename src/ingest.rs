@@ -4,6 +4,7 @@
 //! publishes records to the hub (which never blocks).
 
 use std::io::{self, Read, Write};
+use std::sync::Arc;
 use std::sync::mpsc::{self, RecvTimeoutError};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
@@ -30,7 +31,7 @@ struct Out<W: Write> {
 }
 
 impl<W: Write> Sink for Out<W> {
-    fn record(&mut self, event: Event) {
+    fn record(&mut self, event: Arc<Event>) {
         if let Some(f) = self.record.as_mut() {
             let ok = f
                 .write_all(event.raw.as_bytes())
@@ -39,7 +40,7 @@ impl<W: Write> Sink for Out<W> {
                 self.record = None;
             }
         }
-        self.hub.publish(event);
+        self.hub.publish_shared(event);
     }
 
     fn text(&mut self, bytes: &[u8]) {

@@ -3,6 +3,7 @@
 
 use std::fs::File;
 use std::io::{self, BufWriter, Read, Write};
+use std::sync::Arc;
 
 use crate::cli::ParseArgs;
 use crate::error::{Error, Result};
@@ -17,11 +18,11 @@ struct NdjsonSink<W: Write, P: Write> {
 }
 
 impl<W: Write, P: Write> Sink for NdjsonSink<W, P> {
-    fn record(&mut self, event: Event) {
+    fn record(&mut self, event: Arc<Event>) {
         let (Some(out), None) = (self.out.as_mut(), self.error.as_ref()) else {
             return;
         };
-        let res = serde_json::to_writer(&mut *out, &event)
+        let res = serde_json::to_writer(&mut *out, &*event)
             .map_err(io::Error::from)
             .and_then(|()| out.write_all(b"\n"));
         if let Err(e) = res {

@@ -146,8 +146,7 @@ pub fn joined<'a>(i: In<'a>, seps: &[u8]) -> IResult<In<'a>, Joined> {
     values[0] = first;
     let mut n = 1;
     while let Some((&sep, rest)) = i.split_first() {
-        // One or two separators: a loop beats memchr's call.
-        if !seps.iter().any(|&s| s == sep) || n == Terms::CAPACITY {
+        if !seps.contains(&sep) || n == Terms::CAPACITY {
             break;
         }
         let Ok((rest, v)) = decimal(rest) else { break };

@@ -5,6 +5,8 @@
 //! buffer is bounded; what cannot be rebuilt is counted and passed through.
 //! Pure: the caller passes the time in.
 
+use std::sync::Arc;
+
 use memchr::memchr;
 use serde::Serialize;
 
@@ -16,7 +18,9 @@ use crate::event::{Event, GcFormat, Record, ScavFormat};
 
 /// Where the scanner's output goes.
 pub trait Sink {
-    fn record(&mut self, event: Event);
+    /// A record, already in the shared allocation it will live in (built
+    /// there once instead of moved through every layer).
+    fn record(&mut self, event: Arc<Event>);
     /// Text that is not a runtime record, in stream order.
     fn text(&mut self, bytes: &[u8]);
 }
@@ -656,7 +660,7 @@ impl Scanner {
         if repaired {
             self.stats.repaired += 1;
         }
-        let event = Event {
+        let event = Arc::new(Event {
             seq: self.seq,
             proc: self.timeline.proc,
             line,
@@ -666,7 +670,7 @@ impl Scanner {
             window,
             raw: String::from_utf8(raw)
                 .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned()),
-        };
+        });
         self.seq += 1;
         sink.record(event);
     }

@@ -2,6 +2,7 @@
 #![allow(dead_code)]
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use gcviz::event::Event;
 use gcviz::trace::{Scanner, Sink, Stats};
@@ -14,8 +15,9 @@ pub struct Collect {
 }
 
 impl Sink for Collect {
-    fn record(&mut self, event: Event) {
-        self.events.push(event);
+    fn record(&mut self, event: Arc<Event>) {
+        self.events
+            .push(Arc::try_unwrap(event).unwrap_or_else(|e| (*e).clone()));
     }
     fn text(&mut self, bytes: &[u8]) {
         self.text.extend_from_slice(bytes);

@@ -2,6 +2,8 @@
 //! holding, and the same records and text as feeding them whole.
 #![no_main]
 
+use std::sync::Arc;
+
 use gcviz::event::Event;
 use gcviz::trace::{Scanner, Sink};
 use libfuzzer_sys::fuzz_target;
@@ -10,8 +12,8 @@ use libfuzzer_sys::fuzz_target;
 struct Collect(Vec<String>, Vec<u8>);
 
 impl Sink for Collect {
-    fn record(&mut self, e: Event) {
-        self.0.push(e.raw);
+    fn record(&mut self, e: Arc<Event>) {
+        self.0.push(e.raw.clone());
     }
     fn text(&mut self, b: &[u8]) {
         self.1.extend_from_slice(b);
@@ -20,7 +22,9 @@ impl Sink for Collect {
 
 fuzz_target!(|data: &[u8]| {
     // The first byte picks a chunk size, the rest is the stream.
-    let Some((&k, input)) = data.split_first() else { return };
+    let Some((&k, input)) = data.split_first() else {
+        return;
+    };
     let chunk = usize::from(k % 31) + 1;
     let mut whole = Collect::default();
     let mut s = Scanner::default();
