@@ -441,6 +441,13 @@ impl History {
         )
     }
 
+    /// The record `seq`, if still kept whole.
+    pub fn get(&self, seq: u64) -> Option<&Arc<Event>> {
+        let first = self.recent.front()?.seq;
+        let e = self.recent.get(usize::try_from(seq.checked_sub(first)?).ok()?)?;
+        (e.seq == seq).then_some(e)
+    }
+
     /// Every event still kept whole, oldest first.
     pub fn recent(&self) -> impl Iterator<Item = &Arc<Event>> {
         self.recent.iter()
@@ -488,10 +495,25 @@ impl History {
                         .filter(|r| r.kind == kind && in_range(r.t_s)),
                 );
             }
-            out.extend(thin(rows, points));
+            out.extend(thin_keeping_newest(rows, points));
         }
         out
     }
+}
+
+/// Folds time-ordered rows into about `points` rows, keeping up to half of
+/// the budget for the newest whole records, so the recent past stays exact
+/// (a tooltip there shows one cycle, not a summary).
+fn thin_keeping_newest(mut rows: Vec<Row>, points: usize) -> Vec<Row> {
+    if rows.len() <= points.max(2) {
+        return rows;
+    }
+    let whole_tail = rows.iter().rev().take_while(|r| r.agg.is_none()).count();
+    let keep = whole_tail.min(points / 2);
+    let newest = rows.split_off(rows.len() - keep);
+    let mut out = thin(rows, points - keep);
+    out.extend(newest);
+    out
 }
 
 /// Folds rows into at most about `points` rows (two per bucket).
@@ -567,6 +589,26 @@ mod tests {
             .filter_map(|r| r.values.field(Field::heap_live_mb))
             .fold(f64::MAX, f64::min);
         assert_eq!(min_live, 2.0);
+    }
+
+    #[test]
+    fn the_newest_records_stay_whole_in_a_thinned_answer() {
+        let mut h = History::new(HistoryLimits {
+            recent: 1000,
+            buckets: 256,
+        });
+        for seq in 0..100_000u64 {
+            h.push(gc_event(seq, 2));
+        }
+        let rows = h.rows(f64::MIN, f64::MAX, 600);
+        assert!(rows.len() <= 700, "{}", rows.len());
+        let whole: Vec<u64> = rows.iter().filter_map(|r| r.seq).collect();
+        assert_eq!(whole, (99_700..100_000).collect::<Vec<_>>());
+        assert!(rows[..rows.len() - 300].iter().all(|r| r.agg.is_some()));
+        assert_eq!(h.get(99_999).map(|e| e.seq), Some(99_999));
+        assert_eq!(h.get(99_000).map(|e| e.seq), Some(99_000));
+        assert!(h.get(98_999).is_none());
+        assert!(h.get(100_000).is_none());
     }
 
     #[test]

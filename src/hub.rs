@@ -171,6 +171,11 @@ impl Hub {
         self.state().history.since(seq)
     }
 
+    /// One record, if still kept whole.
+    pub fn record(&self, seq: u64) -> Option<Arc<Event>> {
+        self.state().history.get(seq).cloned()
+    }
+
     /// Every record kept whole.
     pub fn recent(&self) -> Vec<Arc<Event>> {
         self.state().history.recent().cloned().collect()

@@ -315,7 +315,7 @@ struct RecordQuery {
 /// `/api/record?seq=N`: one record, as `gcviz parse` prints it, while it is
 /// still kept whole (404 after); the page's tooltip shows its raw line.
 async fn record(State(app): State<App>, Query(q): Query<RecordQuery>) -> Response {
-    match app.hub.since(q.seq).and_then(|evs| evs.into_iter().next()) {
+    match app.hub.record(q.seq) {
         Some(e) if e.seq == q.seq => axum::Json(&*e).into_response(),
         _ => (StatusCode::NOT_FOUND, "gcviz: record no longer kept\n").into_response(),
     }
