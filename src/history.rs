@@ -444,7 +444,9 @@ impl History {
     /// The record `seq`, if still kept whole.
     pub fn get(&self, seq: u64) -> Option<&Arc<Event>> {
         let first = self.recent.front()?.seq;
-        let e = self.recent.get(usize::try_from(seq.checked_sub(first)?).ok()?)?;
+        let e = self
+            .recent
+            .get(usize::try_from(seq.checked_sub(first)?).ok()?)?;
         (e.seq == seq).then_some(e)
     }
 
