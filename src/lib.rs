@@ -85,6 +85,15 @@ pub(crate) fn record_file(args: &ServeArgs) -> Result<Option<Box<dyn std::io::Wr
     Ok(Some(Box::new(std::io::BufWriter::new(f))))
 }
 
+/// Before gcviz exits with its input or program: open pages get a moment to
+/// receive the final status (exit code, end of input), so they show it
+/// instead of a lost connection. No wait when no page is open.
+pub(crate) async fn let_pages_see_the_end(hub: &Hub) {
+    if hub.status().counts.clients > 0 {
+        tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+    }
+}
+
 /// Waits for Ctrl-C while the page shows the final picture.
 pub(crate) async fn serve_until_interrupted(url: &str, what: &str) {
     eprintln!("gcviz: {what}; the page at {url} shows the final picture. Press Ctrl-C to exit.");
@@ -115,10 +124,9 @@ async fn pipe_mode(args: ServeArgs) -> Result<u8> {
         .map_err(Error::Read)?;
     hub.update_status(true, |s| s.state = "eof");
     eprintln!("gcviz: input ended: {}", parse_cmd::summary(&stats));
-    if let Some(url) = url
-        && keep_serving(&args)
-    {
-        serve_until_interrupted(&url, "input ended").await;
+    match url {
+        Some(url) if keep_serving(&args) => serve_until_interrupted(&url, "input ended").await,
+        _ => let_pages_see_the_end(&hub).await,
     }
     Ok(0)
 }
@@ -135,6 +143,8 @@ async fn demo_mode(args: cli::DemoArgs) -> Result<u8> {
     hub.update_status(true, |s| s.state = "eof");
     if keep_serving(&args.serve) {
         serve_until_interrupted(&url, "the demo trace ended").await;
+    } else {
+        let_pages_see_the_end(&hub).await;
     }
     Ok(0)
 }

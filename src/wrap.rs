@@ -10,7 +10,8 @@ use std::process::ExitStatus;
 use crate::cli::ServeArgs;
 use crate::error::{Error, Result};
 use crate::{
-    child, ingest, keep_serving, new_hub, record_file, rss, serve, serve_until_interrupted,
+    child, ingest, keep_serving, let_pages_see_the_end, new_hub, record_file, rss, serve,
+    serve_until_interrupted,
 };
 
 /// GODEBUG with gctrace and scavtrace added to what the user set; a level
@@ -78,10 +79,11 @@ pub async fn run(args: ServeArgs, program: Vec<OsString>) -> Result<u8> {
         s.exit_code = status.code();
         s.signal = status.signal();
     });
-    if let Some(url) = url
-        && keep_serving(&args)
-    {
-        serve_until_interrupted(&url, &exited_how(status)).await;
+    match url {
+        Some(url) if keep_serving(&args) => {
+            serve_until_interrupted(&url, &exited_how(status)).await
+        }
+        _ => let_pages_see_the_end(&hub).await,
     }
     Ok(code)
 }
