@@ -416,8 +416,16 @@ impl Scanner {
         } else {
             let rest = &self.buf[self.head..];
             self.anchors.find(rest, &mut self.found);
+            // A Go 1.0-1.4 record torn right after its `gc` (`gc`, other
+            // text, `4(1): ...`) has no anchor, yet once its line is whole
+            // a later anchor can open a window that rebuilds it from there:
+            // hold from any `gc` too, so chunking never changes the outcome.
             let first = self.found.first().copied();
+            let gc = memchr::memmem::find(rest, b"gc");
             first
+                .into_iter()
+                .chain(gc)
+                .min()
                 .or_else(|| Anchors::is_prefix_at_end(rest))
                 .unwrap_or(rest.len())
         };
