@@ -1,10 +1,14 @@
 //! The HTTP side: the router in-process for the page, APIs and access rules,
 //! and real sockets for the live stream (snapshot, resume, resync, heartbeat).
 
+#[allow(dead_code)]
+#[path = "browser/gcviz.rs"]
+mod binary;
 mod common;
 
-use std::io::{BufRead, BufReader, Write};
+use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
+use std::process::Stdio;
 use std::time::Duration;
 
 use axum::body::{Body, to_bytes};
@@ -523,4 +527,37 @@ async fn a_quiet_stream_carries_heartbeats() {
     .await
     .unwrap();
     assert_eq!(comment, "heartbeat");
+}
+
+/// gcviz ending with its input, as in a pipeline: a page still connected
+/// receives the last record and the final status before the stream closes,
+/// rather than a lost connection.
+#[test]
+fn a_connected_page_sees_the_input_end_before_gcviz_exits() {
+    let mut cmd = binary::command();
+    cmd.args(["--exit-with-program", "-p", "0"])
+        .stdin(Stdio::piped());
+    let mut g = binary::Gcviz::start(cmd);
+    let mut events = g.events();
+    let mut line = String::new();
+    while !line.starts_with("event: snapshot") {
+        line.clear();
+        assert!(events.read_line(&mut line).unwrap() > 0, "no snapshot");
+    }
+    let mut input = g.stdin.take().unwrap();
+    input
+        .write_all(b"gc 1 @0.010s 1%: 0.010+0.20+0.010 ms clock, 0.020+0.010/0.10/0+0.020 ms cpu, 4->4->1 MB, 4 MB goal, 0 MB stacks, 0 MB globals, 2 P\n")
+        .unwrap();
+    drop(input);
+    let mut rest = String::new();
+    events
+        .read_to_string(&mut rest)
+        .expect("reading the stream to its end");
+    assert!(rest.contains("event: record\n"), "{rest}");
+    let last_status = rest
+        .split("\n\n")
+        .filter(|e| e.starts_with("event: status"))
+        .last()
+        .unwrap_or_else(|| panic!("no status event before the end: {rest}"));
+    assert!(last_status.contains(r#""state":"eof""#), "{last_status}");
 }

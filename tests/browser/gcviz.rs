@@ -106,18 +106,24 @@ impl Gcviz {
         body.to_string()
     }
 
-    /// The first event of `/events` exactly as it goes over the wire
-    /// (`event: NAME`, `data: ...`, the blank line that ends it).
-    pub fn first_event(&self) -> String {
+    /// `/events` with its response headers read: the stream as sent.
+    pub fn events(&self) -> BufReader<TcpStream> {
         let mut conn = BufReader::new(self.request("/events"));
         let mut line = String::new();
         loop {
             line.clear();
             conn.read_line(&mut line).expect("reading /events headers");
             if line == "\r\n" || line.is_empty() {
-                break;
+                return conn;
             }
         }
+    }
+
+    /// The first event of `/events` exactly as it goes over the wire
+    /// (`event: NAME`, `data: ...`, the blank line that ends it).
+    pub fn first_event(&self) -> String {
+        let mut conn = self.events();
+        let mut line = String::new();
         let mut event = String::new();
         loop {
             line.clear();
