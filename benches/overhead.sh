@@ -1,36 +1,62 @@
 #!/usr/bin/env bash
-# What gcviz costs the program it watches: the wall time of two fixed Go
-# workloads (fixtures/programs/wrap-bench) run directly and under gcviz.
+# What gcviz costs the program it watches: two fixed Go workloads
+# (fixtures/programs/wrap-bench) run directly and under gcviz.
 #
-#   benches/overhead.sh            10 runs of each variant
-#   RUNS=20 benches/overhead.sh    more runs, tighter figures
+#   benches/overhead.sh                 20 interleaved runs of each variant
+#   RUNS=40 benches/overhead.sh         more runs, narrower intervals
+#   WORKLOADS=gc benches/overhead.sh    one workload only
+#   BASELINE=/path/to/old/gcviz benches/overhead.sh
+#                                       also runs another gcviz build
+#                                       (variant "base"), to compare two
+#   GCVIZ=/path/to/gcviz benches/overhead.sh
+#                                       that build instead of this tree's
 #
 # Variants, each with stderr piped to `cat` as gcviz's would be:
 #   direct   PROG 2>&1 | cat >/dev/null                (no trace)
 #   traced   GODEBUG=gctrace=1,scavtrace=1 PROG ...    (the trace's own cost)
 #   gcviz    gcviz -p 0 --exit-with-program PROG ...   (page served, RSS sampled)
 # Runs are interleaved (direct, traced, gcviz, direct, ...) so that drift
-# in the machine's load affects all three alike. Reported for each: the
-# median, fastest and slowest wall time, and the same for the CPU time the
-# whole command used (the program, gcviz and cat), each median relative to
-# direct. On a shared machine the wall times of a CPU-bound workload move
-# with the neighbours' load; the CPU times barely do, and on a busy machine
-# extra CPU is what becomes extra wall time.
+# in the machine's load touches all variants alike, and each variant is
+# compared with the direct run of the same round: the figure is the median
+# of those paired ratios, with a 95% confidence interval for that median
+# from order statistics (distribution-free: it assumes only that the rounds
+# are independent).
+#
+# Columns:
+#   wall      the whole command line, in seconds (median), and vs direct
+#   prog_cpu  the program's own CPU seconds (user + system, its getrusage,
+#             written at exit through WRAP_BENCH_REPORT), and vs direct:
+#             what the trace and the watcher's interference cost it
+#   watcher   CPU seconds of everything but the program: gcviz and cat, or
+#             cat alone (the command's CPU from bash's `times`, less the
+#             program's); also per second of the program's run and per GC
+#             cycle (the program's count; each cycle prints a gc record and
+#             now and then a scav line)
+#   preempt   times the program was switched out involuntarily (median)
+#
+# On a machine shared with other work, wall times move with the
+# neighbours' load and the intervals say how far; CPU seconds barely move,
+# so the watcher's CPU is the figure to compare across changes. Run on an
+# idle machine for the wall-time figures.
 #
 # Workloads:
 #   gc      allocation-heavy, fixed CPU work (3-5 s on 2 CPUs), 500-1000
-#           GCs a second
+#           GCs a second, each printing a trace record in dozens of writes
 #   stderr  writes 50 MB/s of log lines to stderr for 4 s on a fixed
 #           schedule: it ends late only if its output holds it back
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-RUNS="${RUNS:-10}"
+RUNS="${RUNS:-20}"
+WORKLOADS="${WORKLOADS:-gc stderr}"
 GO_VERSION="${GCVIZ_GO_VERSION:-1.27.3}"
 
 read -r _ GOROOT < <(.ci/install-go.sh "$GO_VERSION")
-cargo build --release --locked --quiet
-GCVIZ="$PWD/target/release/gcviz"
+if [ -z "${GCVIZ:-}" ]; then
+    cargo build --release --locked --quiet
+    GCVIZ="$PWD/target/release/gcviz"
+fi
+BASELINE="${BASELINE:-}"
 
 work="$PWD/target/bench-overhead"
 mkdir -p "$work"
@@ -38,6 +64,16 @@ GOROOT="$GOROOT" GOTOOLCHAIN=local GO111MODULE=off CGO_ENABLED=0 \
     GOCACHE="$work/go-cache" GOPATH="$work/gopath" \
     "$GOROOT/bin/go" build -o "$work/wrap-bench" fixtures/programs/wrap-bench/main.go
 PROG="$work/wrap-bench"
+REPORT="$work/report"
+export WRAP_BENCH_REPORT="$REPORT"
+
+variants=(direct traced gcviz)
+if [ -n "$BASELINE" ]; then variants+=(base); fi
+
+run_direct() { env -u GODEBUG "$PROG" "$1" 2>&1 | cat >/dev/null; }
+run_traced() { GODEBUG=gctrace=1,scavtrace=1 "$PROG" "$1" 2>&1 | cat >/dev/null; }
+run_gcviz() { env -u GODEBUG "$GCVIZ" -p 0 --exit-with-program "$PROG" "$1" 2>&1 | cat >/dev/null; }
+run_base() { env -u GODEBUG "$BASELINE" -p 0 --exit-with-program "$PROG" "$1" 2>&1 | cat >/dev/null; }
 
 # Children's CPU seconds so far (user + system), from bash's `times`, which
 # must run in the measuring shell itself (a `$(...)` would be a new one).
@@ -49,56 +85,99 @@ cpu_so_far() {
     }' "$TIMES"
 }
 
-# "wall cpu": seconds taken by one run of the command line in "$@", and the
-# CPU seconds it used (the program, gcviz and cat together).
+# One run of `run_VARIANT WORKLOAD`: "wall prog_wall prog_cpu watcher_cpu
+# preemptions gc_cycles", seconds and counts.
 measure() {
     local start end c0 c1
+    rm -f "$REPORT"
     times >"$TIMES"
     c0=$(cpu_so_far)
-    start=$(date +%s.%N)
-    "$@"
-    end=$(date +%s.%N)
+    start=$EPOCHREALTIME
+    "run_$1" "$2"
+    end=$EPOCHREALTIME
     times >"$TIMES"
     c1=$(cpu_so_far)
-    awk -v a="$start" -v b="$end" -v c="$c0" -v d="$c1" 'BEGIN { printf "%.4f %.3f\n", b - a, d - c }'
+    read -r pw pu ps _ pi gcs <"$REPORT"
+    awk -v a="$start" -v b="$end" -v c="$c0" -v d="$c1" -v pw="$pw" -v pu="$pu" -v ps="$ps" -v pi="$pi" -v g="$gcs" \
+        'BEGIN { printf "%.4f %.4f %.4f %.4f %d %d\n", b - a, pw, pu + ps, d - c - pu - ps, pi, g }'
 }
 
-run_direct() { env -u GODEBUG "$PROG" "$1" 2>&1 | cat >/dev/null; }
-run_traced() { GODEBUG=gctrace=1,scavtrace=1 "$PROG" "$1" 2>&1 | cat >/dev/null; }
-run_gcviz() { env -u GODEBUG "$GCVIZ" -p 0 --exit-with-program "$PROG" "$1" 2>&1 | cat >/dev/null; }
-
-# "median min max" of the numbers on stdin.
-stats() {
+# "median lo hi" of the numbers on stdin: lo and hi bound a 95% confidence
+# interval for the median (order statistics k and n+1-k, k the largest with
+# P(Binomial(n, 1/2) < k) <= 2.5%); "-" for both with fewer than 6 numbers.
+median_ci() {
     sort -g | awk '{ v[NR] = $1 }
         END {
-            m = (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2
-            printf "%.3f %.3f %.3f\n", m, v[1], v[NR]
+            n = NR
+            m = (n % 2) ? v[(n + 1) / 2] : (v[n / 2] + v[n / 2 + 1]) / 2
+            p = 0.5 ^ n; cdf = p; k = 0
+            for (j = 1; j <= n && cdf <= 0.025; j++) { k = j; p *= (n - j + 1) / j; cdf += p }
+            if (k < 1) printf "%.4f - -\n", m
+            else printf "%.4f %.4f %.4f\n", m, v[k], v[n + 1 - k]
         }'
+}
+
+# Column N of a variant's rows.
+col() { awk -v c="$2" 'NF { print $c }' <<<"${rows[$1]}"; }
+
+# Paired percentages, row by row: 100 * (column N of A / column N of B - 1).
+paired() {
+    paste -d' ' <(col "$1" "$3") <(col "$2" "$3") | awk '{ printf "%.3f\n", ($1 / $2 - 1) * 100 }'
+}
+
+# "+1.2% [-0.3, +2.5]" from "median lo hi".
+pct() {
+    if [ "$2" = - ]; then printf '%+.1f%%' "$1"; else printf '%+.1f%% [%+.1f, %+.1f]' "$1" "$2" "$3"; fi
 }
 
 echo "gcviz overhead: $RUNS interleaved runs per variant, $(nproc) CPUs, Go $GO_VERSION, $(uname -r)"
 echo "load average before: $(cut -d' ' -f1-3 /proc/loadavg)"
-printf '%-8s %-7s %8s %8s %8s %7s   %8s %8s %8s %7s\n' workload variant \
-    wall_med min max vs_dir cpu_med min max vs_dir
-for workload in gc stderr; do
-    declare -A wall=([direct]="" [traced]="" [gcviz]="") cpu=([direct]="" [traced]="" [gcviz]="")
+for workload in $WORKLOADS; do
     run_gcviz "$workload" # warm the page cache and the binaries
+    declare -A rows=()
     for ((i = 0; i < RUNS; i++)); do
-        for variant in direct traced gcviz; do
-            read -r w c < <(measure "run_$variant" "$workload")
-            wall[$variant]+="$w"$'\n'
-            cpu[$variant]+="$c"$'\n'
+        for variant in "${variants[@]}"; do
+            rows[$variant]+="$(measure "$variant" "$workload")"$'\n'
         done
     done
-    read -r wall_base _ < <(printf '%s' "${wall[direct]}" | stats)
-    read -r cpu_base _ < <(printf '%s' "${cpu[direct]}" | stats)
-    for variant in direct traced gcviz; do
-        read -r wm wl wh < <(printf '%s' "${wall[$variant]}" | stats)
-        read -r cm cl ch < <(printf '%s' "${cpu[$variant]}" | stats)
-        printf '%-8s %-7s %8s %8s %8s %+6.1f%%   %8s %8s %8s %+6.1f%%\n' "$workload" "$variant" \
-            "$wm" "$wl" "$wh" "$(awk -v m="$wm" -v b="$wall_base" 'BEGIN { print (m / b - 1) * 100 }')" \
-            "$cm" "$cl" "$ch" "$(awk -v m="$cm" -v b="$cpu_base" 'BEGIN { print (m / b - 1) * 100 }')"
+    # Every run's figures, for a closer look, in the order of `measure`.
+    for variant in "${variants[@]}"; do
+        printf '%s' "${rows[$variant]}" >"$work/runs-$workload-$variant.txt"
     done
-    unset wall cpu
+    echo
+    read -r gcs _ < <(col direct 6 | median_ci)
+    printf 'workload %s: %.0f GC cycles a run (median of the direct runs)\n' "$workload" "$gcs"
+    printf '%-7s %7s %-24s %8s %-24s %8s %9s %9s %8s\n' variant wall 'vs direct [95% CI]' \
+        prog_cpu 'vs direct [95% CI]' watcher 'per_prog_s' 'per_gc' preempt
+    for variant in "${variants[@]}"; do
+        read -r wall _ < <(col "$variant" 1 | median_ci)
+        read -r pcpu _ < <(col "$variant" 3 | median_ci)
+        read -r watch _ < <(col "$variant" 4 | median_ci)
+        read -r preempt _ < <(col "$variant" 5 | median_ci)
+        # The watcher's CPU per second of the program's own run.
+        read -r share _ < <(paste -d' ' <(col "$variant" 4) <(col "$variant" 2) |
+            awk '{ printf "%.5f\n", $1 / $2 }' | median_ci)
+        if [ "$variant" = direct ]; then
+            wvs="" cvs=""
+        else
+            wvs=$(pct $(paired "$variant" direct 1 | median_ci))
+            cvs=$(pct $(paired "$variant" direct 3 | median_ci))
+        fi
+        # The watcher's CPU per GC cycle of the same run, where there are many.
+        per_gc=-
+        if [ "$variant" != direct ] && awk -v g="$gcs" 'BEGIN { exit !(g >= 1000) }'; then
+            read -r per_gc _ < <(paste -d' ' <(col "$variant" 4) <(col "$variant" 6) |
+                awk '{ printf "%.2f\n", $1 / $2 * 1e6 }' | median_ci)
+            per_gc=$(printf '%.1fus' "$per_gc")
+        fi
+        printf '%-7s %7.3f %-24s %8.3f %-24s %8.3f %8.2f%% %9s %8.0f\n' "$variant" "$wall" "$wvs" \
+            "$pcpu" "$cvs" "$watch" "$(awk -v s="$share" 'BEGIN { print s * 100 }')" "$per_gc" "$preempt"
+    done
+    if [ -n "$BASELINE" ]; then
+        echo "gcviz vs base, paired: watcher CPU $(pct $(paired gcviz base 4 | median_ci))," \
+            "wall $(pct $(paired gcviz base 1 | median_ci))"
+    fi
+    unset rows
 done
+echo
 echo "load average after: $(cut -d' ' -f1-3 /proc/loadavg)"
