@@ -93,7 +93,13 @@ where
                 record,
             };
             let result = loop {
-                match rx.recv_timeout(TICK) {
+                // Ticks matter only while text is held: an idle gcviz sleeps.
+                let got = if scanner.pending() > 0 {
+                    rx.recv_timeout(TICK)
+                } else {
+                    rx.recv().map_err(|_| RecvTimeoutError::Disconnected)
+                };
+                match got {
                     Ok(Ok(chunk)) => {
                         scanner.feed(chunk.bytes(), now(), &mut out);
                         // The reader may have ended; then the buffer just goes.
