@@ -98,20 +98,9 @@ fn loaded_gcviz(cycles: u64) -> Gcviz {
     if !log.is_file() {
         trace::long_trace(&log, cycles);
     }
-    let mut cmd = gcviz::command();
-    cmd.args(["--keep-serving", "-p", "0"])
-        .stdin(std::fs::File::open(&log).unwrap());
-    let gcviz = Gcviz::start(cmd);
-    let start = Instant::now();
-    loop {
-        let status: Value = serde_json::from_str(&gcviz.get("/api/status")).unwrap();
-        if status["state"] == "eof" {
-            assert_eq!(status["counts"]["gc"], cycles, "{status}");
-            return gcviz;
-        }
-        assert!(start.elapsed() < PATIENCE, "gcviz did not finish reading");
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    let (gcviz, status) = Gcviz::serving_file(&log, PATIENCE);
+    assert_eq!(status["counts"]["gc"], cycles, "{status}");
+    gcviz
 }
 
 /// Time until the whole first event of /events has arrived, and its size on

@@ -522,22 +522,7 @@ fn first_snapshot_of_a_million_cycles_stays_small() {
     const CYCLES: u64 = 1_000_000;
     let log = Path::new(env!("CARGO_TARGET_TMPDIR")).join("million-cycles.log");
     trace::long_trace(&log, CYCLES);
-    let mut cmd = gcviz::command();
-    cmd.args(["--keep-serving", "-p", "0"])
-        .stdin(std::fs::File::open(&log).unwrap());
-    let gcviz = Gcviz::start(cmd);
-    let start = Instant::now();
-    let status = loop {
-        let status: Value = serde_json::from_str(&gcviz.get("/api/status")).unwrap();
-        if status["state"] == "eof" {
-            break status;
-        }
-        assert!(
-            start.elapsed() < PATIENCE,
-            "gcviz did not finish reading: {status}"
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    };
+    let (gcviz, status) = Gcviz::serving_file(&log, PATIENCE);
     let _ = std::fs::remove_file(&log); // 150 MB, read already
     assert_eq!(status["counts"]["gc"], CYCLES, "status: {status}");
 

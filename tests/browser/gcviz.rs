@@ -3,9 +3,12 @@
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
+use std::path::Path;
 use std::process::{Child, ChildStdin, Command, Stdio};
 use std::sync::{Arc, Mutex, mpsc};
-use std::time::Duration;
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
 
 /// `gcviz` with its stdout discarded and stdin empty; add arguments, stdin, env.
 pub fn command() -> Command {
@@ -27,6 +30,27 @@ pub struct Gcviz {
 }
 
 impl Gcviz {
+    /// gcviz reading `log` on its stdin and serving on after the end, once
+    /// it has read all of it (`/api/status` says `eof`); and that status.
+    pub fn serving_file(log: &Path, patience: Duration) -> (Gcviz, Value) {
+        let mut cmd = command();
+        cmd.args(["--keep-serving", "-p", "0"])
+            .stdin(std::fs::File::open(log).unwrap());
+        let gcviz = Gcviz::start(cmd);
+        let start = Instant::now();
+        loop {
+            let status: Value = serde_json::from_str(&gcviz.get("/api/status")).unwrap();
+            if status["state"] == "eof" {
+                return (gcviz, status);
+            }
+            assert!(
+                start.elapsed() < patience,
+                "gcviz did not finish reading: {status}"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
     /// Starts `cmd` and waits for the `live page at` line on its stderr.
     pub fn start(mut cmd: Command) -> Gcviz {
         let mut child = cmd.stderr(Stdio::piped()).spawn().expect("starting gcviz");
