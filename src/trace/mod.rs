@@ -109,6 +109,24 @@ impl Anchors {
         }
     }
 
+    /// Where a partial line must be held from, waiting for the rest: the
+    /// first place a record could start in it, or an unfinished anchor at its
+    /// end. Besides the anchors, any `gc`: a Go 1.0-1.4 record torn right
+    /// after its `gc` (`gc`, other text, `4(1): ...`) has no anchor, yet once
+    /// its line is whole a later anchor can open a window that rebuilds it
+    /// from there, so releasing it early would make the outcome depend on
+    /// how the input was chunked. `found` receives the anchors.
+    pub fn hold_from(&self, text: &[u8], found: &mut Vec<usize>) -> Option<usize> {
+        self.find(text, found);
+        found
+            .first()
+            .copied()
+            .into_iter()
+            .chain(self.gc.find(text))
+            .min()
+            .or_else(|| Self::is_prefix_at_end(text))
+    }
+
     /// Could `tail` (the end of a partial line) be the start of a record whose
     /// anchor is not complete yet, e.g. `g`, `sca`, `GC fo`?
     pub fn is_prefix_at_end(text: &[u8]) -> Option<usize> {

@@ -82,6 +82,14 @@ pub struct Stats {
     pub other_runtime: u64,
 }
 
+/// Most records fill their line: the record, if `line` is one.
+fn whole_line_record(line: &[u8]) -> Option<Record> {
+    match line.first() {
+        Some(b'g' | b's' | b'G' | b'f') => parse_record(strip_eol(line)),
+        _ => None,
+    }
+}
+
 /// A line that needs no window: plain text, or one whole record (after other
 /// text). `None` when it starts a record that does not parse whole.
 fn decide_line(
@@ -90,12 +98,19 @@ fn decide_line(
     stats: &mut Stats,
     line: &[u8],
 ) -> Option<Decided> {
-    // Most records fill their line: try that before searching.
-    if matches!(line.first(), Some(b'g' | b's' | b'G' | b'f'))
-        && let Some(r) = parse_record(strip_eol(line))
-    {
-        return Some(Decided::Record(0, r));
+    match whole_line_record(line) {
+        Some(r) => Some(Decided::Record(0, r)),
+        None => decide_by_anchors(anchors, found, stats, line),
     }
+}
+
+/// `decide_line` for a line that is not a whole record from its first byte.
+fn decide_by_anchors(
+    anchors: &Anchors,
+    found: &mut Vec<usize>,
+    stats: &mut Stats,
+    line: &[u8],
+) -> Option<Decided> {
     anchors.find(line, found);
     if found.is_empty() {
         if is_other_runtime_line(strip_eol(line)) {
@@ -103,9 +118,12 @@ fn decide_line(
         }
         return Some(Decided::Text);
     }
+    // Every anchor starts with a byte `whole_line_record` tries: one at 0
+    // has been parsed already.
     let body = strip_eol(line);
     found
         .iter()
+        .filter(|&&at| at > 0)
         .find_map(|&at| parse_record(&body[at..]).map(|r| Decided::Record(at, r)))
 }
 
@@ -280,11 +298,7 @@ impl Scanner {
             if self.line_sent + line.len() > self.limits.max_line {
                 break;
             }
-            let whole = match line[0] {
-                b'g' | b's' | b'G' | b'f' => parse_record(strip_eol(line)),
-                _ => None,
-            };
-            let decided = match whole {
+            let decided = match whole_line_record(line) {
                 Some(record) => Some(Decided::Record(0, record)),
                 None => {
                     let base = *searched_from.get_or_insert_with(|| {
@@ -295,7 +309,7 @@ impl Scanner {
                         next += 1;
                     }
                     if anchors.get(next).is_some_and(|&p| base + p < end) {
-                        decide_line(&self.anchors, &mut self.found, &mut self.stats, line)
+                        decide_by_anchors(&self.anchors, &mut self.found, &mut self.stats, line)
                     } else {
                         if is_other_runtime_line(strip_eol(line)) {
                             self.stats.other_runtime += 1;
@@ -415,18 +429,8 @@ impl Scanner {
             self.pending() - MAX_RECORD
         } else {
             let rest = &self.buf[self.head..];
-            self.anchors.find(rest, &mut self.found);
-            // A Go 1.0-1.4 record torn right after its `gc` (`gc`, other
-            // text, `4(1): ...`) has no anchor, yet once its line is whole
-            // a later anchor can open a window that rebuilds it from there:
-            // hold from any `gc` too, so chunking never changes the outcome.
-            let first = self.found.first().copied();
-            let gc = memchr::memmem::find(rest, b"gc");
-            first
-                .into_iter()
-                .chain(gc)
-                .min()
-                .or_else(|| Anchors::is_prefix_at_end(rest))
+            self.anchors
+                .hold_from(rest, &mut self.found)
                 .unwrap_or(rest.len())
         };
         self.note_line_length(self.pending());
