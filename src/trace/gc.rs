@@ -16,6 +16,7 @@ fn fail<T>(i: In) -> IResult<In, T> {
 
 /// `gc 12 @0.315s 3%: 0.021+1.4+0.041 ms clock, 0.042+0.11/0.50/0.10+0.082 ms cpu,
 /// 4->5->2 MB, 5 MB goal, 0 MB stacks, 0 MB globals, 2 P (forced)`
+#[inline(always)]
 pub fn gc(i: In) -> IResult<In, Gc> {
     // `gc 12` (`gc #12` in the 1.5 betas)
     let (i, _) = lit(i, b"gc ")?;

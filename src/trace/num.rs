@@ -1,5 +1,9 @@
 //! Number fragments shared by every record grammar: unsigned decimals that
 //! refuse to overflow, the runtime's millisecond and second decimals, and hex.
+//!
+//! The hot ones are `#[inline(always)]`: a gc record runs them some thirty
+//! times, and inlined their `IResult`s live in registers instead of memory
+//! (a tenth fewer instructions per record, measured with callgrind).
 
 use nom::bytes::complete::{tag, take_while1};
 use nom::combinator::{map_opt, opt};
@@ -26,7 +30,7 @@ fn error<T>(i: In, kind: ErrorKind) -> IResult<In, T> {
 
 /// Exactly `text`: nom's `tag` for a byte literal, minus its generic
 /// machinery (it runs a dozen times per record).
-#[inline]
+#[inline(always)]
 pub fn lit<'a>(i: In<'a>, text: &[u8]) -> IResult<In<'a>, ()> {
     match i.strip_prefix(text) {
         Some(rest) => Ok((rest, ())),
@@ -35,7 +39,7 @@ pub fn lit<'a>(i: In<'a>, text: &[u8]) -> IResult<In<'a>, ()> {
 }
 
 /// `text` if it is there: `opt(tag(text))` as a flag.
-#[inline]
+#[inline(always)]
 pub fn opt_lit<'a>(i: In<'a>, text: &[u8]) -> IResult<In<'a>, bool> {
     Ok(match i.strip_prefix(text) {
         Some(rest) => (rest, true),
@@ -45,7 +49,7 @@ pub fn opt_lit<'a>(i: In<'a>, text: &[u8]) -> IResult<In<'a>, bool> {
 
 /// Leading digits of `i` folded into `acc` (wrapping past 19 digits):
 /// the new value and how many digits there were.
-#[inline]
+#[inline(always)]
 fn fold_digits(i: In, mut acc: u64) -> (u64, usize) {
     let mut n = 0;
     for &b in i {
@@ -60,7 +64,7 @@ fn fold_digits(i: In, mut acc: u64) -> (u64, usize) {
 }
 
 /// `123`: one pass over the digits, refusing overflow.
-#[inline]
+#[inline(always)]
 pub fn uint(i: In) -> IResult<In, u64> {
     let (v, n) = fold_digits(i, 0);
     match n {
@@ -84,7 +88,7 @@ pub fn int(i: In) -> IResult<In, i64> {
 /// `0.016`, `12`, `1.0`: fmtNSAsMS output, and the `@0.315` seconds. One
 /// pass; an exact integer over a power of ten is correctly rounded by IEEE
 /// division, which covers every value the runtime prints but the absurd.
-#[inline]
+#[inline(always)]
 pub fn decimal(i: In) -> IResult<In, f64> {
     const POW10: [f64; 16] = [
         1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15,
@@ -101,7 +105,8 @@ pub fn decimal(i: In) -> IResult<In, f64> {
     };
     let n = if frac > 0 { int + 1 + frac } else { int };
     let value = if int + frac <= 15 {
-        mant as f64 / POW10[frac]
+        // Below 2^53, so the signed conversion (one instruction) is exact.
+        mant as i64 as f64 / POW10[frac]
     } else {
         match std::str::from_utf8(&i[..n])
             .ok()
@@ -138,7 +143,7 @@ impl Joined {
 }
 
 /// Up to [`Terms::CAPACITY`] decimals joined by any byte of `seps`.
-#[inline]
+#[inline(always)]
 pub fn joined<'a>(i: In<'a>, seps: &[u8]) -> IResult<In<'a>, Joined> {
     let mut values = [0.0; Terms::CAPACITY];
     let mut used = [0u8; Terms::CAPACITY];

@@ -298,35 +298,37 @@ impl Scanner {
             if self.line_sent + line.len() > self.limits.max_line {
                 break;
             }
-            let decided = match whole_line_record(line) {
-                Some(record) => Some(Decided::Record(0, record)),
-                None => {
-                    let base = *searched_from.get_or_insert_with(|| {
-                        self.anchors.find(&bytes[at..], &mut anchors);
-                        at
-                    });
-                    while anchors.get(next).is_some_and(|&p| base + p < at) {
-                        next += 1;
-                    }
-                    if anchors.get(next).is_some_and(|&p| base + p < end) {
-                        decide_by_anchors(&self.anchors, &mut self.found, &mut self.stats, line)
-                    } else {
-                        if is_other_runtime_line(strip_eol(line)) {
-                            self.stats.other_runtime += 1;
-                        }
-                        Some(Decided::Text)
-                    }
+            // A record filling its line (the common case) goes out at once;
+            // wrapped in `Decided` or an `Option` it would be copied again.
+            if let Some(record) = whole_line_record(line) {
+                sink.text(&bytes[text_from..at]);
+                text_from = end;
+                self.emit_from_line(record, line, 0, sink);
+            } else {
+                let base = *searched_from.get_or_insert_with(|| {
+                    self.anchors.find(&bytes[at..], &mut anchors);
+                    at
+                });
+                while anchors.get(next).is_some_and(|&p| base + p < at) {
+                    next += 1;
                 }
-            };
-            match decided {
-                Some(Decided::Text) => {}
-                Some(Decided::Record(start, record)) => {
-                    sink.text(&bytes[text_from..at + start]);
-                    text_from = end;
-                    let raw = strip_eol(&line[start..]).to_vec();
-                    self.emit(record, self.line_no, false, raw, sink);
+                let decided = if anchors.get(next).is_some_and(|&p| base + p < end) {
+                    decide_by_anchors(&self.anchors, &mut self.found, &mut self.stats, line)
+                } else {
+                    if is_other_runtime_line(strip_eol(line)) {
+                        self.stats.other_runtime += 1;
+                    }
+                    Some(Decided::Text)
+                };
+                match decided {
+                    Some(Decided::Text) => {}
+                    Some(Decided::Record(start, record)) => {
+                        sink.text(&bytes[text_from..at + start]);
+                        text_from = end;
+                        self.emit_from_line(record, line, start, sink);
+                    }
+                    None => break,
                 }
-                None => break,
             }
             self.line_no += 1;
             self.stats.lines += 1;
@@ -629,6 +631,13 @@ impl Scanner {
         self.head += len;
     }
 
+    /// A record that ends its line, starting at `start`.
+    #[inline(always)]
+    fn emit_from_line(&mut self, record: Record, line: &[u8], start: usize, sink: &mut impl Sink) {
+        let raw = strip_eol(&line[start..]).to_vec();
+        self.emit(record, self.line_no, false, raw, sink);
+    }
+
     fn emit(
         &mut self,
         record: Record,
@@ -637,8 +646,21 @@ impl Scanner {
         raw: Vec<u8>,
         sink: &mut impl Sink,
     ) {
-        let mut window = None;
-        let t_s = match &record {
+        // The record goes straight into its shared allocation; the fields
+        // derived from it are filled in there (nothing else holds it yet).
+        let mut event = Arc::new(Event {
+            seq: self.seq,
+            proc: 0,
+            line,
+            repaired,
+            t_s: None,
+            record,
+            window: None,
+            raw: String::from_utf8(raw)
+                .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned()),
+        });
+        let e = Arc::get_mut(&mut event).expect("a new event is not shared");
+        e.t_s = match &e.record {
             Record::Gc(g) => {
                 self.stats.gc += 1;
                 self.note_gc(g.gc);
@@ -646,7 +668,7 @@ impl Scanner {
                 self.timeline.last_t_s = Some(t);
                 self.timeline.procs = Some(g.procs);
                 self.timeline.gc_format = Some(g.format);
-                window = Some(self.analysis.on_gc(self.timeline.proc, g));
+                e.window = Some(self.analysis.on_gc(self.timeline.proc, g));
                 Some(t)
             }
             Record::LegacyGc(g) => {
@@ -668,21 +690,11 @@ impl Scanner {
                 self.timeline.last_t_s
             }
         };
+        e.proc = self.timeline.proc;
         self.stats.records += 1;
         if repaired {
             self.stats.repaired += 1;
         }
-        let event = Arc::new(Event {
-            seq: self.seq,
-            proc: self.timeline.proc,
-            line,
-            repaired,
-            t_s,
-            record,
-            window,
-            raw: String::from_utf8(raw)
-                .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned()),
-        });
         self.seq += 1;
         sink.record(event);
     }
