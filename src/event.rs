@@ -305,6 +305,12 @@ pub struct Event {
     #[serde(flatten, skip_serializing_if = "Option::is_none")]
     pub window: Option<Window>,
     /// The record's text as the runtime wrote it, without other writes' text and
-    /// without the newline.
-    pub raw: String,
+    /// without the newline. Kept as bytes (a parsed record is ASCII, so checking
+    /// it is UTF-8 on the parser thread would be wasted) and serialised as text.
+    #[serde(serialize_with = "as_text")]
+    pub raw: Box<[u8]>,
+}
+
+fn as_text<S: Serializer>(raw: &[u8], s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(&String::from_utf8_lossy(raw))
 }

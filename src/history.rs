@@ -137,6 +137,7 @@ impl Serialize for Values {
 
 impl Row {
     /// The plotted fields of a record; `None` for records without a time.
+    #[inline]
     pub fn from_event(e: &Event) -> Option<Row> {
         let t_s = e.t_s?;
         let mut v = Values::default();
@@ -561,7 +562,7 @@ mod tests {
             t_s,
             record,
             window: None,
-            raw: line,
+            raw: line.into_bytes().into(),
         })
     }
 

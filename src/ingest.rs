@@ -33,9 +33,7 @@ struct Out<W: Write> {
 impl<W: Write> Sink for Out<W> {
     fn record(&mut self, event: Arc<Event>) {
         if let Some(f) = self.record.as_mut() {
-            let ok = f
-                .write_all(event.raw.as_bytes())
-                .and_then(|()| f.write_all(b"\n"));
+            let ok = f.write_all(&event.raw).and_then(|()| f.write_all(b"\n"));
             if ok.is_err() {
                 self.record = None;
             }

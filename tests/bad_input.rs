@@ -67,7 +67,7 @@ fn crlf_line_endings_are_understood_and_kept_in_the_programs_text() {
     let (out, stats) = scan(input.as_bytes());
     assert_eq!(stats.gc, 1);
     assert_eq!(out.text, b"hello\r\nworld\r\n");
-    assert!(!out.events[0].raw.ends_with('\r'));
+    assert!(!out.events[0].raw.ends_with(b"\r"));
 }
 
 #[test]

@@ -137,10 +137,10 @@ fn chatty_logs_recover_every_cycle_and_the_programs_exact_text() {
             ));
         }
         for e in out.events.iter().filter(|e| e.repaired) {
-            if gcviz::trace::parse_record(e.raw.as_bytes()).as_ref() != Some(&e.record) {
+            if gcviz::trace::parse_record(&e.raw).as_ref() != Some(&e.record) {
                 failures.push(format!(
                     "{name}: repaired record's raw text does not parse back: {}",
-                    e.raw
+                    String::from_utf8_lossy(&e.raw)
                 ));
             }
         }

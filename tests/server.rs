@@ -34,7 +34,7 @@ fn gc_event(seq: u64, live_mb: u64) -> Event {
         t_s: Some(seq as f64),
         record,
         window: None,
-        raw: line,
+        raw: line.into_bytes().into(),
     }
 }
 

@@ -656,8 +656,7 @@ impl Scanner {
             t_s: None,
             record,
             window: None,
-            raw: String::from_utf8(raw)
-                .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned()),
+            raw: raw.into_boxed_slice(),
         });
         let e = Arc::get_mut(&mut event).expect("a new event is not shared");
         e.t_s = match &e.record {

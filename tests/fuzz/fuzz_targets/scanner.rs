@@ -9,7 +9,7 @@ use gcviz::trace::{Scanner, Sink};
 use libfuzzer_sys::fuzz_target;
 
 #[derive(Default)]
-struct Collect(Vec<String>, Vec<u8>);
+struct Collect(Vec<Box<[u8]>>, Vec<u8>);
 
 impl Sink for Collect {
     fn record(&mut self, e: Arc<Event>) {
