@@ -67,11 +67,12 @@ impl Analysis {
         // A per-minute rate from a few milliseconds is noise: until the
         // process has run a second, count the cycles of that first second.
         let rate_span_s = span_s.max(1.0);
-        let capacity_ms = span_s * 1000.0 * g.procs.max(1) as f64;
+        // Percent of the CPU time the window had: one division for both.
+        let pct_per_ms = 100.0 / (span_s * 1000.0 * g.procs.max(1) as f64);
         Window {
-            gc_cpu_window_pct: (self.gc_cpu_ms.max(0.0) / capacity_ms * 100.0).min(100.0 * 64.0),
-            assist_window_pct: self.assist_cpu_ms.max(0.0) / capacity_ms * 100.0,
-            gc_per_min: self.cycles.len() as f64 / rate_span_s * 60.0,
+            gc_cpu_window_pct: (self.gc_cpu_ms.max(0.0) * pct_per_ms).min(100.0 * 64.0),
+            assist_window_pct: self.assist_cpu_ms.max(0.0) * pct_per_ms,
+            gc_per_min: self.cycles.len() as f64 * 60.0 / rate_span_s,
         }
     }
 }

@@ -52,6 +52,7 @@ impl Terms {
         self.len == 0
     }
 
+    #[inline]
     pub fn sum(&self) -> f64 {
         self.as_slice().iter().sum()
     }

@@ -417,7 +417,9 @@ impl History {
     }
 
     fn tier(&mut self, kind: &'static str) -> &mut Tier {
-        let i = match self.tiers.iter().position(|(k, _)| *k == kind) {
+        // Kinds are literals: the same pointer, short of comparing text.
+        let same = |k: &&str| std::ptr::eq(*k, kind) || *k == kind;
+        let i = match self.tiers.iter().position(|(k, _)| same(k)) {
             Some(i) => i,
             None => {
                 self.tiers.push((kind, Tier::new(self.limits.buckets)));

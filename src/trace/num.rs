@@ -38,13 +38,16 @@ pub fn lit<'a>(i: In<'a>, text: &[u8]) -> IResult<In<'a>, ()> {
     }
 }
 
-/// `text` if it is there: `opt(tag(text))` as a flag.
+/// `text` if it is there: `opt(tag(text))` as a flag. Usually absent, so
+/// the first byte decides before a long literal is compared.
 #[inline(always)]
 pub fn opt_lit<'a>(i: In<'a>, text: &[u8]) -> IResult<In<'a>, bool> {
-    Ok(match i.strip_prefix(text) {
-        Some(rest) => (rest, true),
-        None => (i, false),
-    })
+    if i.first() == text.first()
+        && let Some(rest) = i.strip_prefix(text)
+    {
+        return Ok((rest, true));
+    }
+    Ok((i, false))
 }
 
 /// Leading digits of `i` folded into `acc` (wrapping past 19 digits):
