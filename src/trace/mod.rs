@@ -49,6 +49,24 @@ pub fn parse_record(text: &[u8]) -> Option<Record> {
     Some(rec)
 }
 
+/// A Go 1.5+ gc record at the start of `text` that fills its line, and the
+/// length of that line with its newline. The grammar stops at the newline,
+/// so the hottest path needs no separate search for the line's end.
+#[inline]
+pub(crate) fn gc_line(text: &[u8], line_len: &mut usize) -> Option<Record> {
+    if !text.starts_with(b"gc ") {
+        return None;
+    }
+    let (rest, g) = gc::gc(text).ok()?;
+    let eol = match rest {
+        [b'\n', ..] => 1,
+        [b'\r', b'\n', ..] => 2,
+        _ => return None,
+    };
+    *line_len = text.len() - rest.len() + eol;
+    Some(Record::Gc(g))
+}
+
 macro_rules! into_record {
     ($($t:ident),*) => {$(
         impl From<crate::event::$t> for Record {

@@ -12,7 +12,7 @@ use serde::Serialize;
 
 use super::pieces::Family;
 use super::repair::{self, Alignment, Constraints};
-use super::{Anchors, is_other_runtime_line, parse_record};
+use super::{Anchors, gc_line, is_other_runtime_line, parse_record};
 use crate::analysis::Analysis;
 use crate::event::{Event, GcFormat, Record, ScavFormat};
 
@@ -292,18 +292,27 @@ impl Scanner {
         let mut next = 0;
         let mut text_from = 0;
         let mut at = 0;
-        while let Some(nl) = memchr(b'\n', &bytes[at..]) {
-            let end = at + nl + 1;
+        let mut gc_len = 0;
+        loop {
+            // The common case first: a gc record filling its line, whose
+            // parse also finds the line's end. Records that fill their line
+            // go out at once (carried in `Decided` they would be copied again).
+            let gc = gc_line(&bytes[at..], &mut gc_len);
+            let end = match &gc {
+                Some(_) => at + gc_len,
+                None => match memchr(b'\n', &bytes[at..]) {
+                    Some(nl) => at + nl + 1,
+                    None => break,
+                },
+            };
             let line = &bytes[at..end];
             if self.line_sent + line.len() > self.limits.max_line {
                 break;
             }
-            // A record filling its line (the common case) goes out at once;
-            // wrapped in `Decided` or an `Option` it would be copied again.
-            if let Some(record) = whole_line_record(line) {
-                sink.text(&bytes[text_from..at]);
-                text_from = end;
-                self.emit_from_line(record, line, 0, sink);
+            if let Some(record) = gc {
+                self.pass_record(record, bytes, &mut text_from, at, end, sink);
+            } else if let Some(record) = whole_line_record(line) {
+                self.pass_record(record, bytes, &mut text_from, at, end, sink);
             } else {
                 let base = *searched_from.get_or_insert_with(|| {
                     self.anchors.find(&bytes[at..], &mut anchors);
@@ -323,9 +332,7 @@ impl Scanner {
                 match decided {
                     Some(Decided::Text) => {}
                     Some(Decided::Record(start, record)) => {
-                        sink.text(&bytes[text_from..at + start]);
-                        text_from = end;
-                        self.emit_from_line(record, line, start, sink);
+                        self.pass_record(record, bytes, &mut text_from, at + start, end, sink);
                     }
                     None => break,
                 }
@@ -631,10 +638,21 @@ impl Scanner {
         self.head += len;
     }
 
-    /// A record that ends its line, starting at `start`.
+    /// Passes on `span[*text_from..start]`, then the record that runs from
+    /// `start` to the end of its line at `end`.
     #[inline(always)]
-    fn emit_from_line(&mut self, record: Record, line: &[u8], start: usize, sink: &mut impl Sink) {
-        let raw = strip_eol(&line[start..]).to_vec();
+    fn pass_record(
+        &mut self,
+        record: Record,
+        span: &[u8],
+        text_from: &mut usize,
+        start: usize,
+        end: usize,
+        sink: &mut impl Sink,
+    ) {
+        sink.text(&span[*text_from..start]);
+        *text_from = end;
+        let raw = strip_eol(&span[start..end]).to_vec();
         self.emit(record, self.line_no, false, raw, sink);
     }
 
