@@ -8,6 +8,9 @@
 #   RUNS=5 benches/ingest.sh          best of 5 for each (default 3)
 #   SIZES="1000000 10000000" ...      gc cycles for the first two workloads
 #   APP_MB=1000 ...                   size of the application-text log
+#   CALLGRIND=1 benches/ingest.sh     also: instructions per gc record on the
+#                                     parser thread (valgrind; deterministic,
+#                                     unlike wall time on a shared machine)
 #
 # Workloads (built once from a real Go 1.27 trace, cached in $TMPDIR):
 #   gc        N real gc records only, numbers and times made consecutive
@@ -89,3 +92,13 @@ for n in $SIZES; do
     run gc+scav "$n"
 done
 run app-text "$APP_MB"
+
+if [ -n "${CALLGRIND:-}" ]; then
+    # 100,000 records of the gc workload; the parser is the busiest thread.
+    head -n 100000 "$(make_log gc 1000000)" > "$work/gc-100000.log"
+    rm -f "$work"/callgrind.out*
+    valgrind --tool=callgrind --separate-threads=yes --callgrind-out-file="$work/callgrind.out" \
+        "$bin" --exit-with-program -p 0 < "$work/gc-100000.log" > /dev/null 2>&1
+    instr=$(cat "$work"/callgrind.out-* | awk '/^summary:/ { if ($2 > m) m = $2 } END { print m }')
+    echo "parser thread: $((instr / 100000)) instructions per gc record (callgrind, 100,000 records)"
+fi

@@ -80,6 +80,36 @@ pub struct Hub {
     inner: Arc<Inner>,
 }
 
+/// Publishes records while holding the history: see [`Hub::publisher`].
+pub struct Publisher<'a> {
+    state: MutexGuard<'a, State>,
+    tx: &'a broadcast::Sender<Live>,
+    live: bool,
+}
+
+impl Publisher<'_> {
+    pub fn publish(&mut self, event: Arc<Event>) {
+        if self.live {
+            self.state.history.push(event.clone());
+            let _ = self.tx.send(Live::Record(event));
+        } else {
+            self.state.history.push(event);
+        }
+    }
+
+    /// Copies the scanner's counters into the status.
+    pub fn set_stats(&mut self, s: &Stats) {
+        let c = &mut self.state.status.counts;
+        c.records = s.records;
+        c.gc = s.gc;
+        c.scav = s.scav + s.scvg;
+        c.repaired = s.repaired;
+        c.unresolved = s.unresolved;
+        c.gaps = s.gaps;
+        c.long_lines = s.long_lines;
+    }
+}
+
 /// Live messages buffered per client before it counts as fallen behind.
 const CLIENT_BUFFER: usize = 8192;
 
@@ -108,8 +138,21 @@ impl Hub {
     }
 
     pub fn publish_shared(&self, event: Arc<Event>) {
-        self.state().history.push(event.clone());
-        let _ = self.inner.tx.send(Live::Record(event));
+        self.publisher().publish(event);
+    }
+
+    /// Holds the history for a run of records (one chunk of input), so each
+    /// record costs no lock of its own. Pages wait for the history at most
+    /// that long.
+    pub fn publisher(&self) -> Publisher<'_> {
+        Publisher {
+            state: self.state(),
+            tx: &self.inner.tx,
+            // A page that subscribes after this takes its snapshot after this
+            // run, and the snapshot holds the run's records: none is lost by
+            // not broadcasting to nobody.
+            live: self.inner.tx.receiver_count() > 0,
+        }
     }
 
     pub fn publish_rss(&self, sample: RssSample) {
@@ -132,16 +175,7 @@ impl Hub {
     /// Copies the scanner's counters into the status (not announced: the
     /// server sends the status periodically).
     pub fn set_stats(&self, s: &Stats) {
-        self.update_status(false, |st| {
-            let c = &mut st.counts;
-            c.records = s.records;
-            c.gc = s.gc;
-            c.scav = s.scav + s.scvg;
-            c.repaired = s.repaired;
-            c.unresolved = s.unresolved;
-            c.gaps = s.gaps;
-            c.long_lines = s.long_lines;
-        });
+        self.publisher().set_stats(s);
     }
 
     pub fn status(&self) -> Status {

@@ -10,7 +10,7 @@ use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
 use crate::event::Event;
-use crate::hub::Hub;
+use crate::hub::{Hub, Publisher};
 use crate::reader;
 use crate::trace::{Scanner, Sink, Stats};
 
@@ -19,9 +19,8 @@ const TICK: Duration = Duration::from_millis(20);
 /// Chunks waiting between the reader and the parser.
 const QUEUE: usize = 256;
 
-/// Where records and pass-through text go.
+/// Where pass-through text and the `--record` copy go.
 struct Out<W: Write> {
-    hub: Hub,
     text: W,
     pending: Vec<u8>,
     /// The pass-through destination failed (a closed terminal): keep
@@ -30,23 +29,38 @@ struct Out<W: Write> {
     record: Option<Box<dyn Write + Send>>,
 }
 
-impl<W: Write> Sink for Out<W> {
+/// The scanner's sink for one chunk of input: records go to the hub through
+/// one publisher (one lock for the chunk), text is kept for `Out::flush`.
+struct ChunkSink<'a, W: Write> {
+    out: &'a mut Out<W>,
+    hub: Publisher<'a>,
+}
+
+impl<W: Write> Sink for ChunkSink<'_, W> {
     fn record(&mut self, event: Arc<Event>) {
-        if let Some(f) = self.record.as_mut() {
+        if let Some(f) = self.out.record.as_mut() {
             let ok = f.write_all(&event.raw).and_then(|()| f.write_all(b"\n"));
             if ok.is_err() {
-                self.record = None;
+                self.out.record = None;
             }
         }
-        self.hub.publish_shared(event);
+        self.hub.publish(event);
     }
 
     fn text(&mut self, bytes: &[u8]) {
-        self.pending.extend_from_slice(bytes);
+        self.out.pending.extend_from_slice(bytes);
     }
 }
 
 impl<W: Write> Out<W> {
+    /// A sink for the next chunk, holding the hub until it is dropped.
+    fn sink<'a>(&'a mut self, hub: &'a Hub) -> ChunkSink<'a, W> {
+        ChunkSink {
+            out: self,
+            hub: hub.publisher(),
+        }
+    }
+
     fn flush(&mut self) {
         if !self.broken && !self.pending.is_empty() {
             let res = self
@@ -84,7 +98,6 @@ where
             let now = || start.elapsed().as_millis() as u64;
             let mut scanner = Scanner::default();
             let mut out = Out {
-                hub: hub.clone(),
                 text,
                 pending: Vec::new(),
                 broken: false,
@@ -99,23 +112,31 @@ where
                 };
                 match got {
                     Ok(Ok(chunk)) => {
-                        scanner.feed(chunk.bytes(), now(), &mut out);
+                        let mut sink = out.sink(&hub);
+                        scanner.feed(chunk.bytes(), now(), &mut sink);
+                        sink.hub.set_stats(scanner.stats());
+                        drop(sink);
                         // The reader may have ended; then the buffer just goes.
                         let _ = recycle_tx.send(chunk);
                     }
                     Ok(Err(e)) => break Err(e),
-                    Err(RecvTimeoutError::Timeout) => scanner.tick(now(), &mut out),
+                    Err(RecvTimeoutError::Timeout) => {
+                        let mut sink = out.sink(&hub);
+                        scanner.tick(now(), &mut sink);
+                        sink.hub.set_stats(scanner.stats());
+                    }
                     Err(RecvTimeoutError::Disconnected) => break Ok(()),
                 }
                 out.flush();
-                hub.set_stats(scanner.stats());
             };
-            scanner.finish(&mut out);
+            let mut sink = out.sink(&hub);
+            scanner.finish(&mut sink);
+            sink.hub.set_stats(scanner.stats());
+            drop(sink);
             out.flush();
             if let Some(f) = out.record.as_mut() {
                 let _ = f.flush();
             }
-            hub.set_stats(scanner.stats());
             result.map(|()| scanner.stats().clone())
         })
         .expect("spawning a thread")

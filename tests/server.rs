@@ -421,6 +421,60 @@ async fn snapshot_then_live_records_then_resume_without_gaps_or_duplicates() {
     assert_eq!(resumed.1.id.as_deref(), Some("7"));
 }
 
+/// The ingest thread publishes a chunk at a time under one lock, and skips
+/// the broadcast when nobody listens: a page that subscribes at any moment
+/// meanwhile still gets every record after its snapshot, once.
+#[test]
+fn pages_joining_while_chunks_are_published_miss_nothing() {
+    use gcviz::hub::Live;
+    use std::sync::Arc;
+    // Fewer records than a client's buffer, so nobody can fall behind.
+    const N: u64 = 8000;
+    const CHUNK: u64 = 20;
+    let hub = hub_with(0, HistoryLimits::default());
+    let publishing = {
+        let hub = hub.clone();
+        std::thread::spawn(move || {
+            for chunk in 0..N / CHUNK {
+                let mut p = hub.publisher();
+                for k in 0..CHUNK {
+                    p.publish(Arc::new(gc_event(chunk * CHUNK + k, 2)));
+                }
+                drop(p);
+                std::thread::sleep(Duration::from_micros(50));
+            }
+        })
+    };
+    // One page at a time, so each joins when nobody listens (the case the
+    // publisher skips the broadcast for); each follows 37 records (not a
+    // whole number of chunks), leaves, and comes back a little later.
+    let mut pages = 0;
+    while !publishing.is_finished() {
+        let mut rx = hub.subscribe();
+        let (_, _, next_seq) = hub.snapshot(10);
+        let until = (next_seq + 37).min(N);
+        let mut want = next_seq;
+        while want < until {
+            match rx.try_recv() {
+                Ok(Live::Record(e)) if e.seq >= next_seq => {
+                    assert_eq!(e.seq, want, "joined at {next_seq}");
+                    want += 1;
+                }
+                Ok(_) => {}
+                Err(_) if publishing.is_finished() && rx.is_empty() => break,
+                Err(_) => std::thread::yield_now(),
+            }
+        }
+        assert_eq!(want, until, "joined at {next_seq}: records missing");
+        pages += usize::from(next_seq < N);
+        drop(rx);
+        // Away for a varying while: chunks are published to nobody.
+        std::thread::sleep(Duration::from_micros(40 * (pages as u64 % 7)));
+    }
+    publishing.join().unwrap();
+    assert!(pages >= 5, "pages must join while records stream: {pages}");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_client_too_far_behind_gets_a_snapshot_instead_of_a_resume() {
     let hub = hub_with(
