@@ -1,6 +1,7 @@
 //! The meeting point of ingestion and the page: history plus a broadcast of
 //! new records. Publishing never waits for a client: the lock is held only to
-//! append, and the broadcast drops (and counts) what a slow client missed.
+//! append (ingestion appends a chunk's records under one lock), and the
+//! broadcast drops (and counts) what a slow client missed.
 
 use std::sync::{Arc, Mutex, MutexGuard};
 
