@@ -1,8 +1,11 @@
 //! Delivery latency: gc records written into gcviz (pipe mode, real binary,
 //! real sockets) at a fixed rate, timed from the write to their arrival at
-//! each of K server-sent-event clients. Reports p50, p99 and max.
+//! each of K server-sent-event clients. Reports p50, p99 and max, and the
+//! watched program's side: the writer's pipe is non-blocking, so every write
+//! that found it full (gcviz not keeping up) is counted, and how long each
+//! write took (compare the run with no clients to the runs with them).
 //!
-//! cargo bench --bench latency [-- CLIENTS RATE SECONDS]   (default 1 1000 10, then 100 1000 10)
+//! cargo bench --bench latency [-- CLIENTS RATE SECONDS]   (default 0, 1 and 100 clients at 1000/s for 10 s)
 
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader, Write};
@@ -50,6 +53,35 @@ fn client(
     }
 }
 
+/// Writes all of `buf` to a non-blocking pipe, counting the times it was full.
+fn write_counting_full(w: &mut impl Write, mut buf: &[u8], full: &mut u64) {
+    while !buf.is_empty() {
+        match w.write(buf) {
+            Ok(n) => buf = &buf[n..],
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                *full += 1;
+                std::thread::sleep(Duration::from_micros(50));
+            }
+            Err(e) => panic!("write to gcviz: {e}"),
+        }
+    }
+}
+
+/// User plus system CPU seconds a process has used so far (Linux).
+fn cpu_seconds(pid: u32) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).expect("/proc/PID/stat");
+    // Fields after the command name, which is in parentheses: utime and
+    // stime are the 12th and 13th, in clock ticks.
+    let after = &stat[stat.rfind(')').expect("stat format") + 2..];
+    let ticks: f64 = after
+        .split(' ')
+        .skip(11)
+        .take(2)
+        .map(|f| f.parse::<f64>().expect("ticks"))
+        .sum();
+    ticks / rustix::param::clock_ticks_per_second() as f64
+}
+
 fn percentile(sorted: &[Duration], p: f64) -> Duration {
     sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]
 }
@@ -85,8 +117,11 @@ fn run(clients: usize, rate: u64, seconds: u64) {
             .expect("client connected");
     }
     let mut stdin = gcviz.stdin.take().unwrap();
+    rustix::io::ioctl_fionbio(&stdin, true).expect("non-blocking pipe");
+    let mut full = 0u64;
     let total = rate * seconds;
     let mut written = Vec::with_capacity(total as usize);
+    let mut stalls = Vec::with_capacity(total as usize);
     let every = Duration::from_secs_f64(1.0 / rate as f64);
     let t0 = Instant::now();
     for n in 1..=total {
@@ -94,11 +129,14 @@ fn run(clients: usize, rate: u64, seconds: u64) {
         if let Some(wait) = due.checked_sub(t0.elapsed()) {
             std::thread::sleep(wait);
         }
-        written.push(start.elapsed());
-        stdin.write_all(gc_line(n).as_bytes()).unwrap();
-        stdin.flush().unwrap();
+        let line = gc_line(n);
+        let at = start.elapsed();
+        written.push(at);
+        write_counting_full(&mut stdin, line.as_bytes(), &mut full);
+        stalls.push(start.elapsed() - at);
     }
     std::thread::sleep(Duration::from_secs(1));
+    let cpu = cpu_seconds(gcviz.id()) / start.elapsed().as_secs_f64();
     drop(stdin);
     let _ = gcviz.wait();
     let seen = seen.lock().unwrap();
@@ -114,12 +152,24 @@ fn run(clients: usize, rate: u64, seconds: u64) {
         }
     }
     lat.sort();
+    stalls.sort();
+    let ms = |d: Duration| d.as_secs_f64() * 1e3;
+    let us = |d: Duration| d.as_secs_f64() * 1e6;
+    let delivery = match lat.last() {
+        Some(&max) => format!(
+            "{} deliveries, p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms, {missing} missing",
+            lat.len(),
+            ms(percentile(&lat, 0.5)),
+            ms(percentile(&lat, 0.99)),
+            ms(max),
+        ),
+        None => "no deliveries".to_string(),
+    };
     println!(
-        "{clients:>4} clients, {rate} records/s for {seconds} s: {} deliveries, p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms, {missing} missing",
-        lat.len(),
-        percentile(&lat, 0.5).as_secs_f64() * 1e3,
-        percentile(&lat, 0.99).as_secs_f64() * 1e3,
-        lat.last().unwrap().as_secs_f64() * 1e3,
+        "{clients:>4} clients, {rate} records/s for {seconds} s: {delivery}; writer: write p99 {:.1} us, max {:.1} us, {full} found the pipe full; gcviz CPU {:.1} % of one core",
+        us(percentile(&stalls, 0.99)),
+        us(*stalls.last().unwrap()),
+        cpu * 100.0,
     );
 }
 
@@ -131,6 +181,7 @@ fn main() {
     match args.as_slice() {
         [c, r, s] => run(*c as usize, *r, *s),
         _ => {
+            run(0, 1000, 10);
             run(1, 1000, 10);
             run(100, 1000, 10);
         }
