@@ -3,7 +3,8 @@
 //! append (ingestion appends a chunk's records under one lock), and the
 //! broadcast drops (and counts) what a slow client missed.
 
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::ops::Deref;
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 
 use serde::Serialize;
 use tokio::sync::broadcast;
@@ -60,9 +61,38 @@ pub struct Counts {
 /// A message to live clients.
 #[derive(Debug, Clone)]
 pub enum Live {
-    Record(Arc<Event>),
+    Record(Arc<LiveRecord>),
     Rss(Arc<RssSample>),
     Status(Arc<Status>),
+}
+
+/// A record on its way to live pages: the event, and its wire form made by
+/// the first page that sends it and reused by all the others.
+#[derive(Debug)]
+pub struct LiveRecord {
+    event: Arc<Event>,
+    wire: OnceLock<Box<str>>,
+}
+
+impl LiveRecord {
+    pub fn new(event: Arc<Event>) -> Self {
+        LiveRecord {
+            event,
+            wire: OnceLock::new(),
+        }
+    }
+
+    /// The wire form, made by `render` the first time it is asked for.
+    pub fn wire(&self, render: impl FnOnce(&Event) -> String) -> &str {
+        self.wire.get_or_init(|| render(&self.event).into())
+    }
+}
+
+impl Deref for LiveRecord {
+    type Target = Event;
+    fn deref(&self) -> &Event {
+        &self.event
+    }
 }
 
 struct State {
@@ -92,7 +122,7 @@ impl Publisher<'_> {
     pub fn publish(&mut self, event: Arc<Event>) {
         if self.live {
             self.state.history.push(event.clone());
-            let _ = self.tx.send(Live::Record(event));
+            let _ = self.tx.send(Live::Record(Arc::new(LiveRecord::new(event))));
         } else {
             self.state.history.push(event);
         }

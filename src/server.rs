@@ -184,7 +184,18 @@ fn snapshot_event(
 }
 
 fn record_event(e: &crate::event::Event) -> SseEvent {
-    json_event("record", e).id(e.seq.to_string())
+    record_sse(e, &record_json(e))
+}
+
+fn record_json(e: &crate::event::Event) -> String {
+    serde_json::to_string(e).unwrap_or_else(|_| "{}".into())
+}
+
+fn record_sse(e: &crate::event::Event, json: &str) -> SseEvent {
+    SseEvent::default()
+        .event("record")
+        .data(json)
+        .id(e.seq.to_string())
 }
 
 #[derive(serde::Serialize)]
@@ -236,7 +247,8 @@ async fn events(State(app): State<App>, headers: HeaderMap) -> Response {
             let out = match msg {
                 Ok(Live::Record(e)) if e.seq >= next_seq => {
                     next_seq = e.seq + 1;
-                    Some(record_event(&e))
+                    // Made once for all pages.
+                    Some(record_sse(&e, e.wire(record_json)))
                 }
                 Ok(Live::Record(_)) => None,
                 Ok(Live::Rss(s)) => Some(json_event(

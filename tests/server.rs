@@ -383,6 +383,14 @@ async fn snapshot_then_live_records_then_resume_without_gaps_or_duplicates() {
     })
     .await
     .unwrap();
+    // A second page: every page gets each record's own JSON (made once).
+    let mut other = tokio::task::spawn_blocking(move || {
+        let mut c = SseClient::open(addr, None);
+        assert_eq!(c.next_named().event, "snapshot");
+        c
+    })
+    .await
+    .unwrap();
     assert_eq!(c.1.event, "snapshot");
     let snap: serde_json::Value = serde_json::from_str(&c.1.data).unwrap();
     assert_eq!(snap["next_seq"], 5);
@@ -395,11 +403,14 @@ async fn snapshot_then_live_records_then_resume_without_gaps_or_duplicates() {
         hub.publish(gc_event(seq, 3));
     }
     let ids = tokio::task::spawn_blocking(move || {
-        let ids: Vec<String> = (0..3)
-            .map(|_| c.0.next_named())
-            .map(|e| {
-                assert_eq!(e.event, "record");
-                e.id.unwrap()
+        let ids: Vec<String> = (5..8)
+            .map(|seq| {
+                let (mine, theirs) = (c.0.next_named(), other.next_named());
+                assert_eq!(mine.event, "record");
+                let want = serde_json::to_string(&gc_event(seq, 3)).unwrap();
+                assert_eq!(mine.data, want);
+                assert_eq!((theirs.data, theirs.id.as_ref()), (want, mine.id.as_ref()));
+                mine.id.unwrap()
             })
             .collect();
         ids
