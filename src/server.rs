@@ -162,8 +162,11 @@ async fn static_file(req: Request) -> Response {
 }
 
 fn json_event(name: &str, data: &impl serde::Serialize) -> SseEvent {
-    let data = serde_json::to_string(data).unwrap_or_else(|_| "{}".into());
-    SseEvent::default().event(name).data(data)
+    SseEvent::default().event(name).data(json(data))
+}
+
+fn json<T: serde::Serialize + ?Sized>(data: &T) -> String {
+    serde_json::to_string(data).unwrap_or_else(|_| "{}".into())
 }
 
 /// The first event of a fresh stream: `{"status":…,"next_seq":N,"kinds":…}`
@@ -184,11 +187,7 @@ fn snapshot_event(
 }
 
 fn record_event(e: &crate::event::Event) -> SseEvent {
-    record_sse(e, &record_json(e))
-}
-
-fn record_json(e: &crate::event::Event) -> String {
-    serde_json::to_string(e).unwrap_or_else(|_| "{}".into())
+    record_sse(e, &json(e))
 }
 
 fn record_sse(e: &crate::event::Event, json: &str) -> SseEvent {
@@ -248,7 +247,7 @@ async fn events(State(app): State<App>, headers: HeaderMap) -> Response {
                 Ok(Live::Record(e)) if e.seq >= next_seq => {
                     next_seq = e.seq + 1;
                     // Made once for all pages.
-                    Some(record_sse(&e, e.wire(record_json)))
+                    Some(record_sse(&e, e.wire(json)))
                 }
                 Ok(Live::Record(_)) => None,
                 Ok(Live::Rss(s)) => Some(json_event(
