@@ -147,3 +147,26 @@ fn chatty_logs_recover_every_cycle_and_the_programs_exact_text() {
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
+
+#[test]
+fn a_torn_first_record_of_a_new_process_is_rebuilt() {
+    // Two processes in one stream (a shell script running two programs);
+    // the second one's first record is torn by its own text.
+    let rec = |n: u64| {
+        format!(
+            "gc {n} @0.012s 3%: 0.021+1.4+0.041 ms clock, 0.042+0.11/0.50/0.10+0.082 ms cpu, 4->5->2 MB, 5 MB goal, 0 MB stacks, 0 MB globals, 2 P\n"
+        )
+    };
+    let torn = rec(1).replacen("gc 1 @", "gc APPLINE w0 seq=1 hello\n1 @", 1);
+    let input = format!("{}{}{}{}", rec(1), rec(2), torn, rec(2));
+    let (out, stats) = scan(input.as_bytes());
+    let gcs: Vec<u64> = out
+        .events
+        .iter()
+        .filter_map(|e| e.record.gc_number())
+        .collect();
+    assert_eq!(gcs, vec![1, 2, 1, 2]);
+    assert_eq!(stats.restarts, 1);
+    assert_eq!(stats.repaired, 1);
+    assert_eq!(out.text, b"APPLINE w0 seq=1 hello\n");
+}

@@ -47,8 +47,10 @@ impl Alignment {
 
 /// What the caller knows that narrows the search.
 pub struct Constraints<'a> {
-    /// Is this gc number possible here (consecutive within a process, or 1)?
-    pub accept_gc: &'a dyn Fn(u64) -> bool,
+    /// Is this gc number possible here (consecutive within a process, or 1),
+    /// and if so, how many insertions' worth of doubt does it carry (a new
+    /// process's first cycle where the next one was due)?
+    pub gc_cost: &'a dyn Fn(u64) -> Option<u32>,
     /// Is this GOMAXPROCS possible here (the one of the last cycle)?
     pub accept_procs: &'a dyn Fn(u64) -> bool,
     /// Is this shape possible here (one process prints one shape)?
@@ -140,10 +142,12 @@ impl<'w> Places<'w> {
                 })
                 .collect(),
             Piece::GcNumber | Piece::Procs => {
-                let accept = if piece == Piece::GcNumber {
-                    c.accept_gc
-                } else {
-                    c.accept_procs
+                let accept = |n: u64| {
+                    if piece == Piece::GcNumber {
+                        (c.gc_cost)(n).is_some()
+                    } else {
+                        (c.accept_procs)(n)
+                    }
                 };
                 self.numbers
                     .iter()
@@ -170,6 +174,7 @@ fn walk(
     window: &[u8],
     pieces: &[Piece],
     cands: &[Vec<Range<usize>>],
+    own: &Own,
     best: &[Vec<Cost>],
     j: usize,
 ) -> Option<Vec<Range<usize>>> {
@@ -179,6 +184,7 @@ fn walk(
     let mut remaining = best[0][j];
     spans.push(cands[0][here].clone());
     for i in 0..k - 1 {
+        remaining.0 -= own.cost(i, here);
         let e = cands[i][here].end;
         let next = &cands[i + 1];
         let nb = &best[i + 1];
@@ -190,7 +196,7 @@ fn walk(
             jj
         } else {
             let j1 = next.partition_point(|n| n.start <= e);
-            let extra = split_number(window, pieces[i], e);
+            let extra = lookalike_after(window, pieces[i], pieces[i + 1], e);
             let found = (j1..next.len()).find(|&jj| {
                 let (g, key) = gap_key(window, nb[jj], next[jj].start);
                 g != u32::MAX && (g + 1 + extra, key - e as u64) == remaining
@@ -201,6 +207,34 @@ fn walk(
         spans.push(next[here].clone());
     }
     Some(spans)
+}
+
+/// The doubt each piece's place carries by itself (a gc number that starts a
+/// new process), in insertions; none for most pieces.
+struct Own(Vec<Vec<u32>>);
+
+impl Own {
+    fn new(window: &[u8], pieces: &[Piece], cands: &[Vec<Range<usize>>], c: &Constraints) -> Self {
+        Own(pieces
+            .iter()
+            .zip(cands)
+            .map(|(&piece, places)| match piece {
+                Piece::GcNumber => places
+                    .iter()
+                    .map(|r| {
+                        digits_to_u64(&window[r.clone()])
+                            .and_then(c.gc_cost)
+                            .unwrap_or(0)
+                    })
+                    .collect(),
+                _ => Vec::new(),
+            })
+            .collect())
+    }
+
+    fn cost(&self, piece: usize, place: usize) -> u32 {
+        self.0[piece].get(place).copied().unwrap_or(0)
+    }
 }
 
 /// Record starts (`gc `, `scav `...) other than this record's own, in the
@@ -218,10 +252,16 @@ fn stray_starts(window: &[u8], before: Option<u8>, spans: &[Range<usize>]) -> us
         .count()
 }
 
-/// More insertions when a number piece ends inside a run of digits (the
-/// other text starts with a digit or dot right after it): rare, so whole
-/// numbers are preferred.
-fn split_number(window: &[u8], piece: Piece, end: usize) -> u32 {
+/// More insertions when the other text after `piece` starts with what looks
+/// like part of the record:
+/// - a number piece ends inside a run of digits (the other text starts with
+///   a digit or dot right after it): rare, so whole numbers are preferred;
+/// - digits sit right where the gc number or GOMAXPROCS goes but are not
+///   this record's: the runtime writes that number straight after the piece
+///   before it, so `gc 1 @0.5s` that does not fit is the program's own line,
+///   not the runtime's `gc ` followed by other text that happens to read
+///   `1 @0.5s`.
+fn lookalike_after(window: &[u8], piece: Piece, next: Piece, end: usize) -> u32 {
     let number = matches!(
         piece,
         Piece::Uint | Piece::GcNumber | Piece::Procs | Piece::Decimal
@@ -232,6 +272,7 @@ fn split_number(window: &[u8], piece: Piece, end: usize) -> u32 {
         // likelier than one starting with a dot: `4` then `0.5s`, not `40`
         // then `.5s`.
         Some(b'.') if number => 2,
+        Some(b) if matches!(next, Piece::GcNumber | Piece::Procs) && b.is_ascii_digit() => 1,
         _ => 0,
     }
 }
@@ -338,9 +379,16 @@ fn align_shape(
         }
     }
     // best[i][j]: cost of pieces i.. with piece i at cands[i][j].
+    let own = Own::new(places.window, pieces, &cands, c);
+    let with_own = |i: usize, j: usize, cost: Cost| match cost {
+        INF => INF,
+        (g, bytes) => (g + own.cost(i, j), bytes),
+    };
     let k = pieces.len();
     let mut best: Vec<Vec<Cost>> = vec![Vec::new(); k];
-    best[k - 1] = vec![(0, 0); cands[k - 1].len()];
+    best[k - 1] = (0..cands[k - 1].len())
+        .map(|j| with_own(k - 1, j, (0, 0)))
+        .collect();
     for i in (0..k - 1).rev() {
         let next = &cands[i + 1];
         let nb = &best[i + 1];
@@ -353,7 +401,8 @@ fn align_shape(
         }
         let row = cands[i]
             .iter()
-            .map(|r| {
+            .enumerate()
+            .map(|(j, r)| {
                 let e = r.end;
                 let j0 = next.partition_point(|n| n.start < e);
                 // Several places can start at `e` (a number or the front of a
@@ -364,13 +413,13 @@ fn align_shape(
                     .min()
                     .unwrap_or(INF);
                 let j1 = next.partition_point(|n| n.start <= e);
-                let extra = split_number(places.window, pieces[i], e);
+                let extra = lookalike_after(places.window, pieces[i], pieces[i + 1], e);
                 let gap = match suffix[j1] {
                     INF => INF,
                     (g, key) if g < c.max_gaps => (g + 1 + extra, key - e as u64),
                     _ => INF,
                 };
-                touching.min(gap)
+                with_own(i, j, touching.min(gap))
             })
             .collect();
         best[i] = row;
@@ -402,7 +451,9 @@ fn align_shape(
     // the later start, then fewest inserted bytes.
     let (cost, spans) = ranked
         .into_iter()
-        .filter_map(|(cost, j)| walk(window, pieces, &cands, &best, j).map(|spans| (cost, spans)))
+        .filter_map(|(cost, j)| {
+            walk(window, pieces, &cands, &own, &best, j).map(|spans| (cost, spans))
+        })
         .min_by_key(|(cost, spans)| {
             (
                 stray_starts(window, c.before, spans),
@@ -433,14 +484,19 @@ mod tests {
 
     fn rebuild(window: &str) -> (String, String, u32) {
         let c = Constraints {
-            accept_gc: &any,
+            gc_cost: &|_| Some(0),
             accept_procs: &any,
             accept_shape: &|_| true,
             end_at: None,
             max_gaps: 8,
             before: None,
         };
-        let a = align(window.as_bytes(), &c).expect("aligns");
+        rebuild_with(window, &c)
+    }
+
+    /// The record's text, the other text around it and the insertions.
+    fn rebuild_with(window: &str, c: &Constraints) -> (String, String, u32) {
+        let a = align(window.as_bytes(), c).expect("aligns");
         let text = String::from_utf8(a.text(window.as_bytes())).unwrap();
         let mut foreign = String::new();
         let mut at = 0;
@@ -491,7 +547,7 @@ mod tests {
     #[test]
     fn gc_number_constraint_rules_out_lookalikes() {
         let c = Constraints {
-            accept_gc: &|n| n == 7,
+            gc_cost: &|n| (n == 7).then_some(0),
             accept_procs: &any,
             accept_shape: &|_| true,
             end_at: None,
@@ -508,7 +564,7 @@ mod tests {
         // pre-1.18 reading `16 MB goal, 0 P` needs fewer insertions.
         let w = " part2;gc 421 @0.531s 11%: 0.036+0.15+0.022 ms clock, 0.072+0.12/0.031/0+0.045 ms cpu, 14->14->8 MB, APPLINE w1 seq=441 the gc ran 0 times\n16 MB goal, 0PARTIAL P1-426 part1; MB stacks, 0 part2; MB globals, 2 part3 END P1-426\n P\n";
         let c = Constraints {
-            accept_gc: &|n| n == 421,
+            gc_cost: &|n| (n == 421).then_some(0),
             accept_procs: &|p| p == 2,
             accept_shape: &|f| f == Family::Gc(GcFormat::Go1_18),
             end_at: None,
@@ -537,5 +593,33 @@ mod tests {
         );
         assert_eq!(foreign, "gc 1 @0.5s half a record\n");
         assert_eq!(gaps, 1);
+    }
+
+    #[test]
+    fn a_record_started_after_a_partial_line_beats_an_earlier_lookalike() {
+        // As in a CI run of wrap-edge garbage (Go 1.27): the program wrote
+        // `gc 1 @0.5s half a record\n`, then `scav `; the runtime's `gc `
+        // came next, then the program's `\n`, then the rest of the record.
+        // gcviz read the program's `gc ` as the runtime's and passed
+        // `1 @0.5s half a record\nscav gc \n` on. A gc number of 1 is always
+        // possible (a new process), as in the scanner.
+        let w = "gc 1 @0.5s half a record\nscav gc \n7 @0.019s 2%: 0.013+0.18+0.003 ms clock, 0.026+0.050/0.032/0+0.007 ms cpu, 4->6->4 MB, 4 MB goal, 0 MB stacks, 0 MB globals, 2 P\ngc 99999999999999999999999 @1.0s 0%: nonsense\n";
+        let c = Constraints {
+            gc_cost: &|n| match n {
+                7 => Some(0),
+                1 => Some(1),
+                _ => None,
+            },
+            accept_procs: &|p| p == 2,
+            accept_shape: &|f| f == Family::Gc(GcFormat::Go1_18),
+            end_at: None,
+            max_gaps: 8,
+            before: None,
+        };
+        let (_, foreign, _) = rebuild_with(w, &c);
+        assert_eq!(
+            foreign,
+            "gc 1 @0.5s half a record\nscav \ngc 99999999999999999999999 @1.0s 0%: nonsense\n"
+        );
     }
 }

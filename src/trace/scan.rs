@@ -168,13 +168,16 @@ struct Timeline {
 }
 
 impl Timeline {
-    /// A repaired record's gc number is the next one, or 1 (a new process);
+    /// A repaired record's gc number is the next one, or 1 (a new process,
+    /// which is one insertion's worth of doubt: the program's own `gc 1 @`
+    /// text is likelier than a restart in the middle of a torn record);
     /// `relaxed` also allows a few lost cycles in between.
-    fn accepts_gc(&self, n: u64, relaxed: bool) -> bool {
+    fn gc_cost(&self, n: u64, relaxed: bool) -> Option<u32> {
         match self.last_gc {
-            None => true,
-            Some(last) if relaxed => n == 1 || (n > last && n - last <= 64),
-            Some(last) => n == 1 || n == last + 1,
+            None => Some(0),
+            Some(last) if n == last + 1 || (relaxed && n > last && n - last <= 64) => Some(0),
+            Some(_) if n == 1 => Some(1),
+            Some(_) => None,
         }
     }
 
@@ -504,7 +507,7 @@ impl Scanner {
     fn align_with(&self, end: usize, end_at: Option<usize>, relaxed: bool) -> Option<Alignment> {
         let tl = &self.timeline;
         let c = Constraints {
-            accept_gc: &|n| tl.accepts_gc(n, relaxed),
+            gc_cost: &|n| tl.gc_cost(n, relaxed),
             accept_procs: &|p| tl.accepts_procs(p),
             accept_shape: &|f| tl.accepts_shape(f),
             end_at,
