@@ -461,40 +461,39 @@ fn every_control_works_on_a_replayed_trace() {
         "the raw line is the trace's own: {raw}"
     );
 
-    // Downloads, saved by the browser.
-    page.click("#dl-csv");
-    page.click("#dl-ndjson");
-    page.click("button.png[data-chart='memory']");
+    // Downloads, saved by the browser, one after the other as a person
+    // would click them (three at once have been seen to take headless
+    // Chromium down).
     let dir = downloads.path();
-    let start = Instant::now();
-    let files = loop {
-        let mut names: Vec<String> = std::fs::read_dir(dir)
-            .unwrap()
-            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-            .collect();
-        names.sort();
-        let done = |suffix: &str| names.iter().any(|n| n.ends_with(suffix));
-        if done(".csv") && done(".ndjson") && done(".png") {
-            break names;
+    let mut download = |selector: &str, suffix: &str| {
+        page.click(selector);
+        let start = Instant::now();
+        loop {
+            let names: Vec<String> = std::fs::read_dir(dir)
+                .unwrap()
+                .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+                .collect();
+            if let Some(name) = names.iter().find(|n| n.ends_with(suffix)) {
+                return std::fs::read(dir.join(name)).unwrap();
+            }
+            assert!(
+                start.elapsed() < PATIENCE,
+                "downloads so far: {names:?}; page problems: {:?}",
+                page.problems()
+            );
+            std::thread::sleep(Duration::from_millis(50));
         }
-        assert!(
-            start.elapsed() < PATIENCE,
-            "downloads so far: {names:?}; page problems: {:?}",
-            page.problems()
-        );
-        std::thread::sleep(Duration::from_millis(50));
     };
-    let read = |suffix: &str| {
-        let name = files.iter().find(|n| n.ends_with(suffix)).unwrap();
-        std::fs::read(dir.join(name)).unwrap()
-    };
-    let ndjson = String::from_utf8(read(".ndjson")).unwrap();
+    let csv = download("#dl-csv", ".csv");
+    let ndjson = download("#dl-ndjson", ".ndjson");
+    let png = download("button.png[data-chart='memory']", ".png");
+    let ndjson = String::from_utf8(ndjson).unwrap();
     assert_eq!(
         ndjson.lines().count(),
         records,
         "one NDJSON line per record"
     );
-    let csv = String::from_utf8(read(".csv")).unwrap();
+    let csv = String::from_utf8(csv).unwrap();
     assert!(csv.starts_with("seq,kind,proc,t_s,"), "{:.200}", csv);
     assert_eq!(
         csv.lines().count(),
@@ -502,7 +501,7 @@ fn every_control_works_on_a_replayed_trace() {
         "a header and one row per record"
     );
     assert!(
-        read(".png").starts_with(b"\x89PNG\r\n\x1a\n"),
+        png.starts_with(b"\x89PNG\r\n\x1a\n"),
         "the chart download is a PNG"
     );
     assert_clean(&mut page);

@@ -4,7 +4,7 @@
 
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader, Write};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, Command, Stdio};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
@@ -50,7 +50,9 @@ pub struct Browser {
     to_chrome: Mutex<ChildStdin>,
     next_id: AtomicU64,
     inbox: Shared,
-    _process: Child,
+    process: Mutex<Child>,
+    /// Chromium's own log.
+    log: PathBuf,
 }
 
 impl Browser {
@@ -85,7 +87,8 @@ impl Browser {
             to_chrome: Mutex::new(process.stdin.take().unwrap()),
             next_id: AtomicU64::new(1),
             inbox,
-            _process: process,
+            process: Mutex::new(process),
+            log: log.to_path_buf(),
         };
         browser
             .call(None, "Browser.getVersion", json!({}))
@@ -111,7 +114,7 @@ impl Browser {
             let mut pipe = self.to_chrome.lock().unwrap_or_else(|e| e.into_inner());
             pipe.write_all(&bytes)
                 .and_then(|()| pipe.flush())
-                .map_err(|e| format!("writing to Chromium: {e}"))?;
+                .map_err(|e| self.gone(format!("{method}: writing to Chromium: {e}")))?;
         }
         let (lock, cond) = &*self.inbox;
         let deadline = Instant::now() + CALL_TIMEOUT;
@@ -124,7 +127,8 @@ impl Browser {
                 };
             }
             if inbox.closed {
-                return Err(format!("{method}: Chromium closed the pipe"));
+                drop(inbox);
+                return Err(self.gone(format!("{method}: Chromium closed the pipe")));
             }
             let left = deadline.saturating_duration_since(Instant::now());
             if left.is_zero() {
@@ -135,6 +139,49 @@ impl Browser {
                 .unwrap_or_else(|e| e.into_inner())
                 .0;
         }
+    }
+
+    /// Chromium has ended (its pipe closed, or its process is gone).
+    fn ended(&self) -> bool {
+        let closed = self
+            .inbox
+            .0
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .closed;
+        closed
+            || !matches!(
+                self.process
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .try_wait(),
+                Ok(None)
+            )
+    }
+
+    /// `what` went wrong because Chromium is gone: how it ended, and the end
+    /// of its log.
+    fn gone(&self, what: String) -> String {
+        let mut process = self.process.lock().unwrap_or_else(|e| e.into_inner());
+        // Its shell removes the profile before it ends: wait a little.
+        let deadline = Instant::now() + Duration::from_secs(5);
+        let status = loop {
+            match process.try_wait() {
+                Ok(Some(status)) => break format!("it ended: {status}"),
+                Ok(None) if Instant::now() < deadline => {
+                    std::thread::sleep(Duration::from_millis(50));
+                }
+                Ok(None) => break "it is still running".to_string(),
+                Err(e) => break format!("waiting for it: {e}"),
+            }
+        };
+        let log = std::fs::read_to_string(&self.log).unwrap_or_default();
+        let lines: Vec<&str> = log.lines().collect();
+        let tail = lines[lines.len().saturating_sub(30)..].join("\n");
+        format!(
+            "{what}; {status}; the end of its log ({}):\n{tail}",
+            self.log.display()
+        )
     }
 
     fn take_events(&self, session: &str) -> Vec<Value> {
@@ -319,12 +366,13 @@ impl Page<'_> {
     pub fn wait_for(&mut self, what: &str, expr: &str, timeout: Duration) -> Value {
         let start = Instant::now();
         loop {
-            // Errors while a document is being replaced are expected: retry.
+            // Errors while a document is being replaced are expected: retry,
+            // unless the browser itself is gone.
             let last = self.try_eval(expr);
-            if let Ok(v) = &last
-                && truthy(v)
-            {
-                return v.clone();
+            match &last {
+                Ok(v) if truthy(v) => return v.clone(),
+                Err(e) if self.browser.ended() => panic!("waiting for {what}: {e}"),
+                _ => {}
             }
             if start.elapsed() > timeout {
                 panic!(
