@@ -400,21 +400,6 @@ impl Page<'_> {
         }
     }
 
-    /// Lets the page save downloads into `dir` (under the file name the page gives).
-    pub fn allow_downloads(&mut self, dir: &Path) {
-        self.browser
-            .call(
-                None,
-                "Browser.setDownloadBehavior",
-                json!({
-                    "behavior": "allow",
-                    "downloadPath": dir.to_string_lossy(),
-                    "browserContextId": self.context,
-                }),
-            )
-            .unwrap_or_else(|e| panic!("{e}"));
-    }
-
     /// A real mouse drag with the left button from one point to another.
     pub fn drag(&mut self, from: (f64, f64), to: (f64, f64)) {
         let mouse = |page: &mut Self, kind: &str, (x, y): (f64, f64), buttons: u32| {
@@ -495,7 +480,7 @@ pub fn truthy(v: &Value) -> bool {
 }
 
 /// Standard base64 (the protocol's encoding of binary data).
-fn base64_decode(text: &str) -> Vec<u8> {
+pub fn base64_decode(text: &str) -> Vec<u8> {
     let value = |c: u8| match c {
         b'A'..=b'Z' => c - b'A',
         b'a'..=b'z' => c - b'a' + 26,
