@@ -105,11 +105,7 @@ fn chatty_logs_recover_every_cycle_and_the_programs_exact_text() {
         let input = std::fs::read(log).unwrap();
         let app = std::fs::read(log.with_extension("app")).unwrap();
         let (out, stats) = scan(&input);
-        let gcs: Vec<u64> = out
-            .events
-            .iter()
-            .filter_map(|e| e.record.gc_number())
-            .collect();
+        let gcs = out.gc_numbers();
         let want: Vec<u64> = (1..=gcs.len() as u64).collect();
         if gcs != want {
             failures.push(format!("{name}: gc numbers are not 1..{}", gcs.len()));
@@ -160,11 +156,7 @@ fn a_torn_first_record_of_a_new_process_is_rebuilt() {
     let torn = rec(1).replacen("gc 1 @", "gc APPLINE w0 seq=1 hello\n1 @", 1);
     let input = format!("{}{}{}{}", rec(1), rec(2), torn, rec(2));
     let (out, stats) = scan(input.as_bytes());
-    let gcs: Vec<u64> = out
-        .events
-        .iter()
-        .filter_map(|e| e.record.gc_number())
-        .collect();
+    let gcs = out.gc_numbers();
     assert_eq!(gcs, vec![1, 2, 1, 2]);
     assert_eq!(stats.restarts, 1);
     assert_eq!(stats.repaired, 1);

@@ -145,7 +145,7 @@ proptest! {
         prop_assert_eq!(stats.unresolved, 0);
         let rebuilt: usize = out.events.iter().map(|e| e.raw.len() + 1).sum();
         prop_assert_eq!(rebuilt + out.text.len(), stream.len(), "every byte is a record's or the program's");
-        let gcs: Vec<u64> = out.events.iter().filter_map(|e| e.record.gc_number()).collect();
+        let gcs = out.gc_numbers();
         prop_assert_eq!(gcs.clone(), (1..=gcs.len() as u64).collect::<Vec<_>>());
     }
 

@@ -14,6 +14,16 @@ pub struct Collect {
     pub text: Vec<u8>,
 }
 
+impl Collect {
+    /// The gc numbers of the records, in order.
+    pub fn gc_numbers(&self) -> Vec<u64> {
+        self.events
+            .iter()
+            .filter_map(|e| e.record.gc_number())
+            .collect()
+    }
+}
+
 impl Sink for Collect {
     fn record(&mut self, event: Arc<Event>) {
         self.events
