@@ -354,6 +354,42 @@ impl Scanner {
         &bytes[at..]
     }
 
+    /// Write-boundary (packet) input: text known to be the program's own
+    /// whole writes. It bypasses the byte search; lines are still counted so
+    /// record line numbers stay right. Call only while nothing is held
+    /// (`pending() == 0`), i.e. on a scanner used for packets alone.
+    pub fn packet_text(&mut self, bytes: &[u8], sink: &mut impl Sink) {
+        debug_assert_eq!(self.pending(), 0, "packet input on a byte scanner");
+        self.stats.bytes += bytes.len() as u64;
+        let lines = memchr::memchr_iter(b'\n', bytes).count() as u64;
+        self.line_no += lines;
+        self.stats.lines += lines;
+        if let Some(&last) = bytes.last() {
+            self.prev = Some(last);
+        }
+        sink.text(bytes);
+    }
+
+    /// Write-boundary (packet) input: one runtime record's text, its pieces
+    /// joined, with its newline. `torn`: other writes came between its
+    /// pieces. Returns false, emitting nothing, when the text is not exactly
+    /// one record.
+    pub fn packet_record(&mut self, text: &[u8], torn: bool, sink: &mut impl Sink) -> bool {
+        debug_assert_eq!(self.pending(), 0, "packet input on a byte scanner");
+        let body = strip_eol(text);
+        let Some(record) = parse_record(body) else {
+            return false;
+        };
+        self.stats.bytes += text.len() as u64;
+        let raw = body.to_vec();
+        self.emit(record, self.line_no, torn, raw, sink);
+        let lines = memchr::memchr_iter(b'\n', text).count() as u64;
+        self.line_no += lines;
+        self.stats.lines += lines;
+        self.prev = Some(b'\n');
+        true
+    }
+
     /// Lets time pass: after `idle_ms` without input, held text is decided.
     pub fn tick(&mut self, now_ms: u64, sink: &mut impl Sink) {
         if self.pending() > 0 && now_ms.saturating_sub(self.last_data_ms) >= self.limits.idle_ms {
