@@ -58,7 +58,7 @@ fn bench(c: &mut Criterion) {
                 let mut s = Scanner::default();
                 let mut out = Count(0, 0);
                 for chunk in input.chunks(64 * 1024) {
-                    s.feed(chunk, 0, &mut out);
+                    s.feed(chunk, &mut out);
                 }
                 s.finish(&mut out);
                 out.0

@@ -5,17 +5,14 @@
 
 use std::io::{self, Read, Write};
 use std::sync::Arc;
-use std::sync::mpsc::{self, RecvTimeoutError};
+use std::sync::mpsc;
 use std::thread::{self, JoinHandle};
-use std::time::{Duration, Instant};
 
 use crate::event::Event;
 use crate::hub::{Hub, Publisher};
 use crate::reader;
 use crate::trace::{Scanner, Sink, Stats};
 
-/// How often held text is reconsidered when no input arrives.
-const TICK: Duration = Duration::from_millis(20);
 /// Chunks waiting between the reader and the parser.
 const QUEUE: usize = 256;
 
@@ -94,8 +91,6 @@ where
     thread::Builder::new()
         .name("gcviz-parse".into())
         .spawn(move || {
-            let start = Instant::now();
-            let now = || start.elapsed().as_millis() as u64;
             let mut scanner = Scanner::default();
             let mut out = Out {
                 text,
@@ -104,28 +99,19 @@ where
                 record,
             };
             let result = loop {
-                // Ticks matter only while text is held: an idle gcviz sleeps.
-                let got = if scanner.pending() > 0 {
-                    rx.recv_timeout(TICK)
-                } else {
-                    rx.recv().map_err(|_| RecvTimeoutError::Disconnected)
-                };
-                match got {
+                // Held text waits for more input, never for a clock: what is
+                // decided does not depend on when the bytes arrive.
+                match rx.recv() {
                     Ok(Ok(chunk)) => {
                         let mut sink = out.sink(&hub);
-                        scanner.feed(chunk.bytes(), now(), &mut sink);
+                        scanner.feed(chunk.bytes(), &mut sink);
                         sink.hub.set_stats(scanner.stats());
                         drop(sink);
                         // The reader may have ended; then the buffer just goes.
                         let _ = recycle_tx.send(chunk);
                     }
                     Ok(Err(e)) => break Err(e),
-                    Err(RecvTimeoutError::Timeout) => {
-                        let mut sink = out.sink(&hub);
-                        scanner.tick(now(), &mut sink);
-                        sink.hub.set_stats(scanner.stats());
-                    }
-                    Err(RecvTimeoutError::Disconnected) => break Ok(()),
+                    Err(_) => break Ok(()),
                 }
                 out.flush();
             };

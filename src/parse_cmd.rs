@@ -87,7 +87,7 @@ fn scan_all(mut input: impl Read, sink: &mut impl Sink) -> Result<Stats> {
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
             Err(e) => return Err(Error::Read(e)),
         };
-        scanner.feed(&buf[..n], 0, sink);
+        scanner.feed(&buf[..n], sink);
     }
     scanner.finish(sink);
     Ok(scanner.stats().clone())

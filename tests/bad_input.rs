@@ -32,12 +32,12 @@ fn a_10_mb_line_without_newline_is_passed_through_with_bounded_memory() {
     let chunk = vec![b'x'; 64 * 1024];
     let mut max_pending = 0;
     for _ in 0..160 {
-        scanner.feed(&chunk, 0, &mut out);
+        scanner.feed(&chunk, &mut out);
         max_pending = max_pending.max(scanner.pending());
     }
     // A record may still start at the end of the line: that much is held.
     assert!(max_pending <= 70 * 1024, "held {max_pending} bytes");
-    scanner.feed(GC.as_bytes(), 0, &mut out);
+    scanner.feed(GC.as_bytes(), &mut out);
     scanner.finish(&mut out);
     assert_eq!(
         out.text.len(),
@@ -92,29 +92,30 @@ fn numbers_past_u64_make_a_line_text_not_a_wrapped_record() {
 }
 
 #[test]
-fn a_prompt_without_newline_shows_at_once_and_a_lookalike_after_idle() {
+fn a_prompt_without_newline_shows_at_once_and_a_lookalike_waits_for_evidence() {
     let mut scanner = Scanner::default();
     let mut out = Collect::default();
-    scanner.feed(b"password: ", 0, &mut out);
+    scanner.feed(b"password: ", &mut out);
     assert_eq!(
         out.text, b"password: ",
         "text that cannot start a record is released at once"
     );
-    scanner.feed(b"run gc now? ", 1, &mut out);
+    scanner.feed(b"run gc now? ", &mut out);
     assert_eq!(
         out.text, b"password: run ",
-        "a possible record start is held..."
+        "a possible record start is held, however long nothing comes..."
     );
-    scanner.tick(10, &mut out);
+    scanner.feed(b"yes\n", &mut out);
+    assert_eq!(out.text, b"password: run ", "...and its line too...");
+    scanner.feed(GC.as_bytes(), &mut out);
     assert_eq!(
-        out.text, b"password: run ",
-        "...while the runtime might still be writing it..."
+        out.text, b"password: run gc now? yes\n",
+        "...until a whole record shows the runtime was not in the middle of one"
     );
-    scanner.tick(1000, &mut out);
-    assert_eq!(
-        out.text, b"password: run gc now? ",
-        "...and released once nothing came for a while"
-    );
+    assert_eq!(out.events.len(), 1);
+    scanner.feed(b"run gc later? ", &mut out);
+    scanner.finish(&mut out);
+    assert!(out.text.ends_with(b"run gc later? "), "the end releases it");
     assert_eq!(
         scanner.stats().unresolved,
         0,

@@ -9,6 +9,7 @@ mod pieces;
 mod repair;
 mod scan;
 mod scav;
+mod shapes;
 
 pub use scan::{Limits, Scanner, Sink, Stats};
 

@@ -16,10 +16,15 @@ pub enum Piece {
     GcNumber,
     /// GOMAXPROCS of a gc record (checked against the last cycle's).
     Procs,
+    /// The cumulative GC CPU percent of a gc record (it moves slowly).
+    CpuPct,
     /// Unsigned decimal integer.
     Uint,
-    /// Decimal with optional fraction (`0.016`, `12`).
-    Decimal,
+    /// The `@` seconds of a gc record (three decimals; checked against the
+    /// last cycle's: time does not run backwards within a process).
+    At,
+    /// A duration in the runtime's millisecond format (`0.016`, `1.0`, `12`).
+    Millis,
     /// `0x1f` (Go 1.0/1.1 scavenger amounts).
     Hex,
 }
@@ -41,13 +46,15 @@ pub struct Shape {
     pub family: Family,
 }
 
-/// Shapes written as `|`-separated pieces; `#G`, `#N`, `#F`, `#H` are numbers,
+/// Shapes written as `|`-separated pieces; `#G` (gc number), `#P`
+/// (GOMAXPROCS), `#C` (cumulative GC CPU percent), `#N` (integer), `#T` (`@` seconds), `#F` (milliseconds) and
+/// `#H` (hexadecimal) are numbers,
 /// `[` ... `]` an optional run (every combination becomes its own shape).
 const SPECS: &[&str] = &[
     // Go 1.6 - 1.27, with the 1.18 stacks/globals, 1.26 leak check and forced flag.
-    "gc |#G| @|#F|s |#N|%|[| (checking for goroutine leaks)|]|: |#F|+|#F|+|#F| ms clock, |#F|+|#F|/|#F|/|#F|+|#F| ms cpu, |#N|->|#N|->|#N| MB, |#N| MB goal, |[|#N| MB stacks, |#N| MB globals, |]|#P| P|[| (forced)|]|\n",
+    "gc |#G| @|#T|s |#C|%|[| (checking for goroutine leaks)|]|: |#F|+|#F|+|#F| ms clock, |#F|+|#F|/|#F|/|#F|+|#F| ms cpu, |#N|->|#N|->|#N| MB, |#N| MB goal, |[|#N| MB stacks, |#N| MB globals, |]|#P| P|[| (forced)|]|\n",
     // Go 1.5
-    "gc |#G| @|#F|s |#N|%|: |#F|+|#F|+|#F|+|#F|+|#F| ms clock, |#F|+|#F|+|#F|+|#F|/|#F|/|#F|+|#F| ms cpu, |#N|->|#N|->|#N| MB, |#N| MB goal, |#P| P|[| (forced)|]|\n",
+    "gc |#G| @|#T|s |#C|%|: |#F|+|#F|+|#F|+|#F|+|#F| ms clock, |#F|+|#F|+|#F|+|#F|/|#F|/|#F|+|#F| ms cpu, |#N|->|#N|->|#N| MB, |#N| MB goal, |#P| P|[| (forced)|]|\n",
     // scavtrace, Go 1.21+
     "scav |#N| KiB work (bg), |#N| KiB work (eager), |#N| KiB now, |#N|% util|[| (forced)|]|[| [controller reset]|]|\n",
     // scavtrace, Go 1.14 - 1.20 (with the 1.15-1.18 generation)
@@ -78,8 +85,10 @@ fn piece(token: &'static str) -> Piece {
     match token {
         "#G" => Piece::GcNumber,
         "#P" => Piece::Procs,
+        "#C" => Piece::CpuPct,
         "#N" => Piece::Uint,
-        "#F" => Piece::Decimal,
+        "#T" => Piece::At,
+        "#F" => Piece::Millis,
         "#H" => Piece::Hex,
         lit => Piece::Lit(lit),
     }

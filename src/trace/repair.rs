@@ -13,6 +13,7 @@ use memchr::memmem;
 
 use super::num::digits_to_u64;
 use super::pieces::{Family, Piece, shapes};
+use super::shapes::{Num, fits, timestamps};
 
 /// What the aligner found: which shape, and where each of its pieces is.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -24,6 +25,9 @@ pub struct Alignment {
     /// How implausible the reading is (insertions, glued or mid-line
     /// starts, swallowed record words): lower is better.
     pub score: u32,
+    /// Another reading that gives different record text is nearly as
+    /// plausible: the bytes do not tell which the runtime printed.
+    pub doubt: bool,
 }
 
 impl Alignment {
@@ -53,6 +57,11 @@ pub struct Constraints<'a> {
     pub gc_cost: &'a dyn Fn(u64) -> Option<u32>,
     /// Is this GOMAXPROCS possible here (the one of the last cycle)?
     pub accept_procs: &'a dyn Fn(u64) -> bool,
+    /// Is this `@` time possible here (not before the last cycle's), and how
+    /// much doubt does it carry (far later than the cycles so far came)?
+    pub at_cost: &'a dyn Fn(f64) -> Option<u32>,
+    /// The doubt a cumulative GC CPU percent carries (far from the last).
+    pub pct_cost: &'a dyn Fn(u64) -> u32,
     /// Is this shape possible here (one process prints one shape)?
     pub accept_shape: &'a dyn Fn(Family) -> bool,
     /// The record must end exactly here.
@@ -71,44 +80,69 @@ const INF: Cost = (u32::MAX, u64::MAX);
 /// Where pieces can match in one window, computed once per window.
 struct Places<'w> {
     window: &'w [u8],
-    /// Maximal `\d+(\.\d+)?` runs: (span, has a fraction).
-    numbers: Vec<(Range<usize>, bool)>,
+    /// Maximal runs of digits, timestamps taking no part.
+    runs: Vec<Range<usize>>,
+    /// Timestamps other writers start their text with: no piece is there.
+    blocked: Vec<Range<usize>>,
     literals: HashMap<&'static str, Vec<Range<usize>>>,
 }
 
+/// Longest number a piece can be (`u64::MAX` has 20 digits; `@` seconds of
+/// a wrapped clock 15 digits and 3 decimals).
+const MAX_DIGITS: usize = 20;
+
 impl<'w> Places<'w> {
     fn new(window: &'w [u8]) -> Self {
-        let mut numbers = Vec::new();
+        let blocked = timestamps(window);
+        let mut runs = Vec::new();
         let mut i = 0;
+        let mut next_block = 0;
         while i < window.len() {
+            if let Some(b) = blocked.get(next_block)
+                && i >= b.start
+            {
+                i = b.end.max(i);
+                next_block += 1;
+                continue;
+            }
             if window[i].is_ascii_digit() {
                 let start = i;
-                while i < window.len() && window[i].is_ascii_digit() {
+                let stop = blocked.get(next_block).map_or(window.len(), |b| b.start);
+                while i < stop && window[i].is_ascii_digit() {
                     i += 1;
                 }
-                let mut frac = false;
-                if i + 1 < window.len() && window[i] == b'.' && window[i + 1].is_ascii_digit() {
-                    frac = true;
-                    i += 1;
-                    while i < window.len() && window[i].is_ascii_digit() {
-                        i += 1;
-                    }
-                }
-                numbers.push((start..i, frac));
+                runs.push(start..i);
             } else {
                 i += 1;
             }
         }
         Places {
             window,
-            numbers,
+            runs,
+            blocked,
             literals: HashMap::new(),
         }
     }
 
+    /// Does `r` start inside the fraction of a decimal (`0.021` read as
+    /// `0.02` then `1`)?
+    fn in_fraction(&self, r: &Range<usize>) -> bool {
+        let w = self.window;
+        let mut from = r.start;
+        while from > 0 && w[from - 1].is_ascii_digit() {
+            from -= 1;
+        }
+        from > 0 && w[from - 1] == b'.'
+    }
+
+    fn is_blocked(&self, r: &Range<usize>) -> bool {
+        let i = self.blocked.partition_point(|b| b.end <= r.start);
+        self.blocked.get(i).is_some_and(|b| b.start < r.end)
+    }
+
     fn literal(&mut self, lit: &'static str) -> &[Range<usize>] {
         let window = self.window;
-        self.literals.entry(lit).or_insert_with(|| {
+        if !self.literals.contains_key(lit) {
             let mut found: Vec<Range<usize>> = memmem::find_iter(window, lit.as_bytes())
                 .map(|p| p..p + lit.len())
                 .collect();
@@ -118,42 +152,78 @@ impl<'w> Places<'w> {
                 found.extend(memmem::find_iter(window, crlf.as_bytes()).map(|p| p..p + crlf.len()));
                 found.sort_by_key(|r| r.start);
             }
-            found
-        })
+            found.retain(|r| !self.is_blocked(r));
+            self.literals.insert(lit, found);
+        }
+        &self.literals[lit]
+    }
+
+    /// Every place a number of `shape` can be: any part of a run of digits
+    /// (other text may end or start with digits right beside a piece), or
+    /// two runs joined by a dot, that has the shape.
+    fn numbers(&self, shape: Num) -> Vec<Range<usize>> {
+        let w = self.window;
+        let mut out = Vec::new();
+        for (k, run) in self.runs.iter().enumerate() {
+            // Integers inside this run.
+            if shape != Num::Secs {
+                for s in run.clone() {
+                    for e in s + 1..=run.end.min(s + MAX_DIGITS) {
+                        if fits(shape, &w[s..e]) {
+                            out.push(s..e);
+                        }
+                    }
+                }
+            }
+            // Decimals: the end of this run, a dot, the start of the next.
+            let Some(next) = self.runs.get(k + 1) else {
+                continue;
+            };
+            if shape == Num::Uint || next.start != run.end + 1 || w[run.end] != b'.' {
+                continue;
+            }
+            for s in run.end.saturating_sub(MAX_DIGITS).max(run.start)..run.end {
+                for e in next.start + 1..=next.end.min(next.start + 3) {
+                    if fits(shape, &w[s..e]) {
+                        out.push(s..e);
+                    }
+                }
+            }
+        }
+        out.sort_by_key(|r| (r.start, r.end));
+        out
     }
 
     fn candidates(&mut self, piece: Piece, c: &Constraints) -> Vec<Range<usize>> {
         let window = self.window;
+        let value = |r: &Range<usize>| digits_to_u64(&window[r.clone()]);
         match piece {
             Piece::Lit(lit) => self.literal(lit).to_vec(),
-            Piece::Decimal => self.numbers.iter().map(|(r, _)| r.clone()).collect(),
-            // A number, or the front of a longer run of digits: another
-            // write that starts with digits can follow a number piece
-            // (`4` then `0.5s half a record` reads `40.5s`).
-            Piece::Uint => self
-                .numbers
-                .iter()
-                .flat_map(|(r, _)| {
-                    let digits = window[r.clone()]
-                        .iter()
-                        .take_while(|b| b.is_ascii_digit())
-                        .count();
-                    (r.start + 1..=r.start + digits).map(move |end| r.start..end)
-                })
-                .collect(),
-            Piece::GcNumber | Piece::Procs => {
-                let accept = |n: u64| {
-                    if piece == Piece::GcNumber {
-                        (c.gc_cost)(n).is_some()
-                    } else {
-                        (c.accept_procs)(n)
-                    }
-                };
-                self.numbers
-                    .iter()
-                    .filter(|(r, f)| !f && digits_to_u64(&window[r.clone()]).is_some_and(accept))
-                    .map(|(r, _)| r.clone())
-                    .collect()
+            Piece::Uint | Piece::CpuPct => self.numbers(Num::Uint),
+            Piece::Millis => self.numbers(Num::Millis),
+            Piece::At => {
+                let mut at = self.numbers(Num::Secs);
+                at.retain(|r| {
+                    std::str::from_utf8(&window[r.clone()])
+                        .ok()
+                        .and_then(|t| t.parse::<f64>().ok())
+                        .is_some_and(|v| (c.at_cost)(v).is_some())
+                });
+                at
+            }
+            // The runtime writes these right after their text piece: never
+            // the tail of a decimal (`0.021` read as `0.02` then `1`).
+            Piece::GcNumber => {
+                let mut n = self.numbers(Num::Uint);
+                n.retain(|r| {
+                    !self.in_fraction(r) && value(r).and_then(|v| (c.gc_cost)(v)).is_some()
+                });
+                n
+            }
+            Piece::Procs => {
+                let mut n = self.numbers(Num::Uint);
+                n.retain(|r| !self.in_fraction(r) && value(r).is_some_and(|v| (c.accept_procs)(v)));
+                n
             }
             Piece::Hex => memmem::find_iter(window, b"0x")
                 .filter_map(|p| {
@@ -171,7 +241,7 @@ impl<'w> Places<'w> {
 /// The pieces' places when piece 0 is at `cands[0][j]`: walk forward, taking
 /// the touching place when it keeps the cost, else the earliest that does.
 fn walk(
-    window: &[u8],
+    places: &Places,
     pieces: &[Piece],
     cands: &[Vec<Range<usize>>],
     own: &Own,
@@ -196,10 +266,10 @@ fn walk(
             jj
         } else {
             let j1 = next.partition_point(|n| n.start <= e);
-            let extra = lookalike_after(window, pieces[i], pieces[i + 1], e);
+            let extra = places.after_cost(pieces[i], pieces[i + 1], e);
             let found = (j1..next.len()).find(|&jj| {
-                let (g, key) = gap_key(window, nb[jj], next[jj].start);
-                g != u32::MAX && (g + 1 + extra, key - e as u64) == remaining
+                let (g, key) = places.gap_key(nb[jj], &next[jj]);
+                g != u32::MAX && (g + GAP + extra, key - e as u64) == remaining
             })?;
             remaining = nb[found];
             found
@@ -209,8 +279,8 @@ fn walk(
     Some(spans)
 }
 
-/// The doubt each piece's place carries by itself (a gc number that starts a
-/// new process), in insertions; none for most pieces.
+/// The doubt each piece's place carries by itself (an `@` time or a GC CPU
+/// percent far from the last cycle's); none for most pieces.
 struct Own(Vec<Vec<u32>>);
 
 impl Own {
@@ -224,6 +294,20 @@ impl Own {
                     .map(|r| {
                         digits_to_u64(&window[r.clone()])
                             .and_then(c.gc_cost)
+                            .unwrap_or(0)
+                    })
+                    .collect(),
+                Piece::CpuPct => places
+                    .iter()
+                    .map(|r| digits_to_u64(&window[r.clone()]).map_or(0, c.pct_cost))
+                    .collect(),
+                Piece::At => places
+                    .iter()
+                    .map(|r| {
+                        std::str::from_utf8(&window[r.clone()])
+                            .ok()
+                            .and_then(|t| t.parse::<f64>().ok())
+                            .and_then(c.at_cost)
                             .unwrap_or(0)
                     })
                     .collect(),
@@ -252,49 +336,118 @@ fn stray_starts(window: &[u8], before: Option<u8>, spans: &[Range<usize>]) -> us
         .count()
 }
 
-/// More insertions when the other text after `piece` starts with what looks
-/// like part of the record:
-/// - a number piece ends inside a run of digits (the other text starts with
-///   a digit or dot right after it): rare, so whole numbers are preferred;
-/// - digits sit right where the gc number or GOMAXPROCS goes but are not
-///   this record's: the runtime writes that number straight after the piece
-///   before it, so `gc 1 @0.5s` that does not fit is the program's own line,
-///   not the runtime's `gc ` followed by other text that happens to read
-///   `1 @0.5s`.
-fn lookalike_after(window: &[u8], piece: Piece, next: Piece, end: usize) -> u32 {
-    let number = matches!(
-        piece,
-        Piece::Uint | Piece::GcNumber | Piece::Procs | Piece::Decimal
-    );
-    match window.get(end) {
-        Some(b) if number && b.is_ascii_digit() => 1,
-        // Another write starting with a digit (a count, a time) is far
-        // likelier than one starting with a dot: `4` then `0.5s`, not `40`
-        // then `.5s`.
-        Some(b'.') if number => 2,
-        Some(b) if matches!(next, Piece::GcNumber | Piece::Procs) && b.is_ascii_digit() => 1,
-        _ => 0,
+/// What one insertion of other writes between two pieces costs. A boundary
+/// that splits a word of other text costs half of it (see `glued`), so one
+/// odd boundary never outweighs an insertion.
+const GAP: u32 = 2;
+
+/// Could `l` and `r` be two bytes of one word (`P1-538`, `seq=182`,
+/// `1001/5000`, `42026`)? Other writes start and end at word boundaries far
+/// more often than inside a word.
+fn glued(l: u8, r: u8) -> bool {
+    let word =
+        |b: u8| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'=' | b'#' | b'/');
+    word(l) && word(r) && (l.is_ascii_alphanumeric() || r.is_ascii_alphanumeric())
+}
+
+impl Places<'_> {
+    /// Does a timestamp (the start of another writer's line) begin at `at`?
+    fn timestamp_at(&self, at: usize) -> bool {
+        let i = self.blocked.partition_point(|b| b.start < at);
+        self.blocked.get(i).is_some_and(|b| b.start == at)
+    }
+
+    /// The cost of other text starting right after `piece`, which ends at
+    /// `end`, beyond the insertion itself:
+    /// - it glues onto the piece (`1001` then `/5000`, `4` then `0.5s`);
+    /// - a number is followed by a dot: `4` then `0.5s`, not `40` then `.5s`;
+    /// - digits sit right where the gc number or GOMAXPROCS goes but are not
+    ///   this record's: the runtime writes that number straight after the
+    ///   piece before it, so `gc 1 @0.5s` that does not fit is the program's
+    ///   own line, not the runtime's `gc ` followed by other text that
+    ///   happens to read `1 @0.5s`; the same, by half, for any number.
+    ///
+    /// A timestamp starts another writer's line: nothing odd about it.
+    fn after_cost(&self, piece: Piece, next: Piece, end: usize) -> u32 {
+        let w = self.window;
+        let (Some(&r), Some(&l)) = (w.get(end), end.checked_sub(1).and_then(|p| w.get(p))) else {
+            return 0;
+        };
+        if self.timestamp_at(end) {
+            return 0;
+        }
+        let number = !matches!(piece, Piece::Lit(_));
+        // Another write that starts as if it went on with the number before
+        // it (`1001` then `/5000`, `4` then `0.5s`) is rarer than one that
+        // ends inside a word (a progress bar's `1001/5000` followed by the
+        // runtime's next number): a full insertion's worth.
+        let mut cost = match r {
+            b'0'..=b'9' | b'/' | b':' | b'-' if number => GAP,
+            b'.' if number => GAP + 1,
+            _ if !number && glued(l, r) => 1,
+            _ => 0,
+        };
+        // The runtime writes a number straight after the text before it:
+        // digits right there that are not the record's are a coincidence.
+        if r.is_ascii_digit()
+            && (matches!(next, Piece::GcNumber | Piece::Procs)
+                || (!number && next != Piece::Hex && !matches!(next, Piece::Lit(_))))
+        {
+            cost += 1;
+        }
+        cost
+    }
+
+    /// The cost of other text ending right before a piece at `start`,
+    /// beyond the insertion itself:
+    /// - its last byte glues onto the piece (`P1-538` read as `P1-` then the
+    ///   number `538`, or `seq=182`);
+    /// - it ends with a dot, slash or colon right before a number piece;
+    /// - it does not end a line: most programs write whole lines, so a piece
+    ///   after a partial line means the other writer wrote one (a progress
+    ///   bar, a line in pieces) or that the reading splits one line in two.
+    fn before_cost(&self, place: &Range<usize>) -> u32 {
+        let w = self.window;
+        let start = place.start;
+        let r = w.get(start).copied().unwrap_or(b' ');
+        match start.checked_sub(1).map(|p| w[p]) {
+            None | Some(b'\n') => 0,
+            // A write ending in `0.` or `12/` with the runtime's digits
+            // after it: a number's tail read as a number.
+            Some(b'.' | b'/' | b':') if r.is_ascii_digit() => 1 + GAP,
+            Some(l) if l.is_ascii_digit() && r.is_ascii_digit() => 1 + self.split_cost(place),
+            Some(l) => 1 + u32::from(glued(l, r)),
+        }
+    }
+
+    /// A number piece that starts right after other digits: a glued word
+    /// (a progress bar's `1001/5000` followed by the runtime's `5.2`), or,
+    /// when the digits before are a fraction's (`0.039` read as `0.0` then
+    /// `39`), the runtime's own number cut in two: a full insertion's worth.
+    fn split_cost(&self, place: &Range<usize>) -> u32 {
+        if self.in_fraction(place) { GAP } else { 1 }
+    }
+
+    /// The cost of reaching `piece` at `place` after other text, keyed so that
+    /// the gap from any earlier end `e` costs `(g + GAP + after, key - e)`.
+    fn gap_key(&self, rest: Cost, place: &Range<usize>) -> Cost {
+        if rest == INF {
+            return INF;
+        }
+        (
+            rest.0 + self.before_cost(place),
+            rest.1 + place.start as u64,
+        )
     }
 }
 
-/// The cost of reaching a piece at `start` after other text, keyed so that
-/// the gap from any earlier end `e` costs `(g + 1, key - e)`. Other writes
-/// end at word boundaries (a newline, `;`, a space), so a gap whose last byte
-/// is glued to the piece (`P1-538` read as `P1-` then the number `538`, or
-/// `seq=182`) counts
-/// as one more insertion.
-fn gap_key(window: &[u8], rest: Cost, start: usize) -> Cost {
-    if rest == INF {
-        return INF;
-    }
-    let glued = start > 0
-        && window.get(start).is_some_and(u8::is_ascii_alphanumeric)
-        && matches!(window[start - 1], b'0'..=b'9' | b'a'..=b'z' | b'A'..=b'Z' | b'-' | b'.' | b'_' | b'=' | b'#');
-    (rest.0 + u32::from(glued), rest.1 + start as u64)
-}
+/// Record words in a reading's gaps beyond which it swallows a record.
+const SWALLOWS_A_RECORD: u32 = 3;
 
-/// Gaps between the spans that contain a distinctive piece of some record
-/// shape (any text piece of six bytes or more).
+/// Distinctive pieces of record shapes (any text piece of six bytes or more)
+/// inside the gaps between the spans, counted once per gap. Records never
+/// interleave, so another record's words in a gap are either the program's
+/// look-alike text or a reading that swallowed a real record.
 fn swallowed(window: &[u8], spans: &[Range<usize>]) -> u32 {
     static WORDS: OnceLock<Vec<memmem::Finder<'static>>> = OnceLock::new();
     let words = WORDS.get_or_init(|| {
@@ -315,17 +468,67 @@ fn swallowed(window: &[u8], spans: &[Range<usize>]) -> u32 {
     spans
         .windows(2)
         .filter(|w| w[0].end < w[1].start)
-        .filter(|w| {
+        .map(|w| {
             let gap = &window[w[0].end..w[1].start];
-            words.iter().any(|f| f.find(gap).is_some())
+            words.iter().filter(|f| f.find(gap).is_some()).count() as u32
         })
-        .count() as u32
+        .sum()
+}
+
+/// How far each record shape's text pieces have been found, in order, in a
+/// growing window: a record can only be rebuilt once every text piece of its
+/// shape is there. Checking that as lines arrive costs a search of the new
+/// bytes per shape, so a window full of text that merely mentions `gc` is
+/// not aligned again and again.
+#[derive(Debug, Clone, Default)]
+pub struct Progress {
+    /// Per shape: the next piece to find, and where to search from.
+    at: Vec<(usize, usize)>,
+}
+
+impl Progress {
+    /// Searches `window` (which only ever grows at its end) further; true
+    /// once some shape has all its text pieces in order.
+    pub fn advance(&mut self, window: &[u8]) -> bool {
+        let shapes = shapes();
+        if self.at.is_empty() {
+            self.at = vec![(0, 0); shapes.len()];
+        }
+        let mut complete = false;
+        for (shape, (piece, from)) in shapes.iter().zip(self.at.iter_mut()) {
+            loop {
+                let Some(i) = (*piece..shape.pieces.len())
+                    .find(|&i| matches!(shape.pieces[i], Piece::Lit(_)))
+                else {
+                    complete = true;
+                    break;
+                };
+                let Piece::Lit(lit) = shape.pieces[i] else {
+                    unreachable!()
+                };
+                match memmem::find(&window[(*from).min(window.len())..], lit.as_bytes()) {
+                    Some(p) => {
+                        *from += p + lit.len();
+                        *piece = i + 1;
+                    }
+                    None => {
+                        // Next time, search only what could still hold it.
+                        *from = (*from).max(window.len().saturating_sub(lit.len() - 1));
+                        *piece = i;
+                        break;
+                    }
+                }
+            }
+        }
+        complete
+    }
 }
 
 /// The best alignment of any record shape in `window`, if one exists.
 pub fn align(window: &[u8], c: &Constraints) -> Option<Alignment> {
     let mut places = Places::new(window);
     let mut best: Option<(Cost, usize, Alignment)> = None;
+    let mut runner_up = u32::MAX;
     for (index, shape) in shapes().iter().enumerate() {
         if !(c.accept_shape)(shape.family) {
             continue;
@@ -334,12 +537,20 @@ pub fn align(window: &[u8], c: &Constraints) -> Option<Alignment> {
             continue;
         };
         let start = alignment.spans[0].start;
+        let swallowed = swallowed(window, &alignment.spans);
+        // Records never interleave: other text holding most of a record's
+        // words (` ms clock, `, ` ms cpu, `, ` MB goal, `) between this
+        // record's pieces is a real record this reading would swallow.
+        if swallowed >= SWALLOWS_A_RECORD {
+            continue;
+        }
         // A reading whose insertions swallow a record's own words (` MB
         // stacks, ` read as other text by the shorter pre-1.18 shape) is
-        // worth two more insertions.
-        let cost = (cost.0 + 2 * swallowed(window, &alignment.spans), cost.1);
+        // worth two more insertions per word.
+        let cost = (cost.0 + 2 * GAP * swallowed, cost.1);
         let alignment = Alignment {
             score: cost.0,
+            doubt: alignment.doubt,
             ..alignment
         };
         // Fewer insertions, then the later start, then fewer inserted bytes,
@@ -351,9 +562,26 @@ pub fn align(window: &[u8], c: &Constraints) -> Option<Alignment> {
                     < (bc.0, std::cmp::Reverse(*bstart), bc.1)
             }
         };
+        let text = alignment.text(window);
         if better {
+            if let Some((bc, _, prev)) = &best
+                && prev.text(window) != text
+            {
+                runner_up = runner_up.min(bc.0);
+            }
             best = Some((cost, start, alignment));
+        } else if best
+            .as_ref()
+            .is_some_and(|(_, _, b)| b.text(window) != text)
+        {
+            runner_up = runner_up.min(cost.0);
         }
+    }
+    // Another shape reads other record text nearly as well.
+    if let Some((bc, _, b)) = best.as_mut()
+        && runner_up <= bc.0
+    {
+        b.doubt = true;
     }
     best.map(|(_, _, a)| a)
 }
@@ -396,7 +624,7 @@ fn align_shape(
         // from an end `e` is then (g + 1, key - e), ordered the same way.
         let mut suffix = vec![INF; next.len() + 1];
         for j in (0..next.len()).rev() {
-            let key = gap_key(places.window, nb[j], next[j].start);
+            let key = places.gap_key(nb[j], &next[j]);
             suffix[j] = key.min(suffix[j + 1]);
         }
         let row = cands[i]
@@ -413,10 +641,10 @@ fn align_shape(
                     .min()
                     .unwrap_or(INF);
                 let j1 = next.partition_point(|n| n.start <= e);
-                let extra = lookalike_after(places.window, pieces[i], pieces[i + 1], e);
+                let extra = places.after_cost(pieces[i], pieces[i + 1], e);
                 let gap = match suffix[j1] {
                     INF => INF,
-                    (g, key) if g < c.max_gaps => (g + 1 + extra, key - e as u64),
+                    (g, key) if g < c.max_gaps * 2 * GAP => (g + GAP + extra, key - e as u64),
                     _ => INF,
                 };
                 with_own(i, j, touching.min(gap))
@@ -452,7 +680,7 @@ fn align_shape(
     let (cost, spans) = ranked
         .into_iter()
         .filter_map(|(cost, j)| {
-            walk(window, pieces, &cands, &own, &best, j).map(|spans| (cost, spans))
+            walk(places, pieces, &cands, &own, &best, j).map(|spans| (cost, spans))
         })
         .min_by_key(|(cost, spans)| {
             (
@@ -462,6 +690,7 @@ fn align_shape(
             )
         })?;
     let gaps = spans.windows(2).filter(|w| w[0].end != w[1].start).count() as u32;
+    let rival = rival_score(places, pieces, &cands, &own, &best, &spans, c.before);
     Some((
         cost,
         Alignment {
@@ -469,8 +698,89 @@ fn align_shape(
             spans,
             gaps,
             score: cost.0,
+            doubt: rival <= cost.0,
         },
     ))
+}
+
+/// The score of the most plausible reading of this shape that puts some
+/// number piece on other text than `chosen` does, so gives a record that
+/// differs in a value. Forward scores (pieces up to `i` with piece `i` at a
+/// place) plus the backward ones (`best`) give the best reading through each
+/// place.
+fn rival_score(
+    places: &Places,
+    pieces: &[Piece],
+    cands: &[Vec<Range<usize>>],
+    own: &Own,
+    best: &[Vec<Cost>],
+    chosen: &[Range<usize>],
+    before: Option<u8>,
+) -> u32 {
+    let w = places.window;
+    let add = |a: u32, b: u32| a.saturating_add(b);
+    let start_cost = |r: &Range<usize>| {
+        let prev = if r.start > 0 {
+            Some(w[r.start - 1])
+        } else {
+            before
+        };
+        u32::from(prev.is_some_and(|b| b != b'\n'))
+    };
+    let mut fwd: Vec<u32> = cands[0]
+        .iter()
+        .enumerate()
+        .map(|(j, r)| add(start_cost(r), own.cost(0, j)))
+        .collect();
+    let mut rival = u32::MAX;
+    for i in 0..pieces.len() {
+        if i > 0 {
+            let (prev, here) = (&cands[i - 1], &cands[i]);
+            // Previous places by end, with the best way to leave each one
+            // through other text.
+            let mut order: Vec<usize> = (0..prev.len()).collect();
+            order.sort_by_key(|&j| prev[j].end);
+            let mut leave = Vec::with_capacity(order.len());
+            let mut low = u32::MAX;
+            for &j in &order {
+                let cost = add(
+                    fwd[j],
+                    places.after_cost(pieces[i - 1], pieces[i], prev[j].end),
+                );
+                low = low.min(cost);
+                leave.push(low);
+            }
+            fwd = here
+                .iter()
+                .enumerate()
+                .map(|(jj, r)| {
+                    let lo = order.partition_point(|&j| prev[j].end < r.start);
+                    let hi = order.partition_point(|&j| prev[j].end <= r.start);
+                    let touching = order[lo..hi]
+                        .iter()
+                        .map(|&j| fwd[j])
+                        .min()
+                        .unwrap_or(u32::MAX);
+                    let through = match lo {
+                        0 => u32::MAX,
+                        n => add(leave[n - 1], GAP + places.before_cost(r)),
+                    };
+                    add(touching.min(through), own.cost(i, jj))
+                })
+                .collect();
+        }
+        if matches!(pieces[i], Piece::Lit(_)) {
+            continue;
+        }
+        let text = &w[chosen[i].clone()];
+        for (j, r) in cands[i].iter().enumerate() {
+            if &w[r.clone()] != text && best[i][j] != INF {
+                let through = add(fwd[j], best[i][j].0 - own.cost(i, j));
+                rival = rival.min(through);
+            }
+        }
+    }
+    rival
 }
 
 #[cfg(test)]
@@ -486,6 +796,8 @@ mod tests {
         let c = Constraints {
             gc_cost: &|_| Some(0),
             accept_procs: &any,
+            at_cost: &|_| Some(0),
+            pct_cost: &|_| 0,
             accept_shape: &|_| true,
             end_at: None,
             max_gaps: 8,
@@ -549,6 +861,8 @@ mod tests {
         let c = Constraints {
             gc_cost: &|n| (n == 7).then_some(0),
             accept_procs: &any,
+            at_cost: &|_| Some(0),
+            pct_cost: &|_| 0,
             accept_shape: &|_| true,
             end_at: None,
             max_gaps: 8,
@@ -566,6 +880,8 @@ mod tests {
         let c = Constraints {
             gc_cost: &|n| (n == 421).then_some(0),
             accept_procs: &|p| p == 2,
+            at_cost: &|_| Some(0),
+            pct_cost: &|_| 0,
             accept_shape: &|f| f == Family::Gc(GcFormat::Go1_18),
             end_at: None,
             max_gaps: 8,
@@ -611,6 +927,8 @@ mod tests {
                 _ => None,
             },
             accept_procs: &|p| p == 2,
+            at_cost: &|_| Some(0),
+            pct_cost: &|_| 0,
             accept_shape: &|f| f == Family::Gc(GcFormat::Go1_18),
             end_at: None,
             max_gaps: 8,

@@ -11,7 +11,8 @@ use memchr::memchr;
 use serde::Serialize;
 
 use super::pieces::Family;
-use super::repair::{self, Alignment, Constraints};
+use super::repair::{self, Alignment, Constraints, Progress};
+use super::shapes::plausible;
 use super::{Anchors, gc_line, is_other_runtime_line, parse_record};
 use crate::analysis::Analysis;
 use crate::event::{Event, GcFormat, Record, ScavFormat};
@@ -34,8 +35,6 @@ pub struct Limits {
     pub window_lines: usize,
     /// ... and this many bytes.
     pub window_bytes: usize,
-    /// After this long without input, held text is decided and released.
-    pub idle_ms: u64,
     /// A record torn into more places than this is not believed.
     pub max_gaps: u32,
     /// Lines to look past a record whose newline came after other text.
@@ -48,9 +47,8 @@ impl Default for Limits {
     fn default() -> Self {
         Limits {
             max_line: 64 * 1024,
-            window_lines: 12,
-            window_bytes: 16 * 1024,
-            idle_ms: 50,
+            window_lines: 256,
+            window_bytes: 64 * 1024,
             max_gaps: 12,
             lookahead_lines: 4,
             analysis_window_s: 10.0,
@@ -141,17 +139,17 @@ enum Decided {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Flush {
     No,
-    /// Nothing arrived for `idle_ms`: a record in progress would have finished.
-    Idle,
     Eof,
 }
 
 /// Lines of the buffer, relative to `head`, being searched for a torn record.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 struct Window {
     /// End of the last line in the window.
     end: usize,
     lines: usize,
+    /// Which record shapes could be complete in it.
+    progress: Progress,
 }
 
 /// Process boundaries, the stream's timeline, and what the process's
@@ -160,6 +158,14 @@ struct Window {
 struct Timeline {
     proc: u32,
     last_gc: Option<u64>,
+    /// `@` of the process's last gc record.
+    last_at_s: Option<f64>,
+    /// Time between its last two gc records.
+    last_interval_s: Option<f64>,
+    /// GC CPU percent of its last gc record.
+    last_pct: Option<u64>,
+    /// Records left unresolved since the last gc record.
+    unresolved_since_gc: u64,
     offset_s: f64,
     last_t_s: Option<f64>,
     procs: Option<u64>,
@@ -168,16 +174,42 @@ struct Timeline {
 }
 
 impl Timeline {
-    /// A repaired record's gc number is the next one, or 1 (a new process,
-    /// which is one insertion's worth of doubt: the program's own `gc 1 @`
-    /// text is likelier than a restart in the middle of a torn record);
-    /// `relaxed` also allows a few lost cycles in between.
-    fn gc_cost(&self, n: u64, relaxed: bool) -> Option<u32> {
-        match self.last_gc {
-            None => Some(0),
-            Some(last) if n == last + 1 || (relaxed && n > last && n - last <= 64) => Some(0),
-            Some(_) if n == 1 => Some(1),
-            Some(_) => None,
+    /// A rebuilt record's gc number is the next one of the process. A torn
+    /// record is never believed to start a new process (gc numbers going back
+    /// to 1): the program's own `gc 1 @` text is the likelier reading, and a
+    /// new process shows itself by its next whole record. At the very start
+    /// of the stream only the first cycle is believed. Each record left
+    /// unresolved since the last cycle may have been a cycle: one more
+    /// number is possible, at one odd boundary's worth of doubt per number
+    /// skipped.
+    fn gc_cost(&self, n: u64) -> Option<u32> {
+        let next = self.last_gc.map_or(1, |last| last + 1);
+        let skipped = n.checked_sub(next)?;
+        (skipped <= self.unresolved_since_gc).then_some(skipped as u32)
+    }
+
+    /// Within a process, time does not run backwards, and the runtime
+    /// forces a cycle at least every two minutes (`forcegcperiod`), so a
+    /// rebuilt record is not believed further than that from the last one.
+    /// Further than ten of the last intervals (and a second) is one odd
+    /// boundary's worth of doubt: `piece w0-353` then the runtime's `0.960`
+    /// reads `0.960` rather than `30.960`.
+    fn at_cost(&self, at_s: f64) -> Option<u32> {
+        let last = self.last_at_s.unwrap_or(0.0);
+        if at_s < last || at_s > last + MAX_GC_INTERVAL_S {
+            return None;
+        }
+        let usual = 1.0 + 10.0 * self.last_interval_s.unwrap_or(0.0);
+        Some(u32::from(at_s - last > usual))
+    }
+
+    /// The runtime's GC CPU percent is cumulative since the process
+    /// started: it moves a few points at most from one cycle to the next
+    /// (`end 53` then the runtime's `%: ` is not a jump from 8% to 53%).
+    fn pct_cost(&self, pct: u64) -> u32 {
+        match self.last_pct {
+            Some(last) if pct.abs_diff(last) > 5 => 1,
+            _ => 0,
         }
     }
 
@@ -202,7 +234,6 @@ pub struct Scanner {
     /// 1-based line number of `buf[head]`.
     line_no: u64,
     window: Option<Window>,
-    last_data_ms: u64,
     /// The current partial line was already counted as too long.
     long_line: bool,
     /// Bytes of the current line already passed through.
@@ -234,7 +265,6 @@ impl Scanner {
             head: 0,
             line_no: 1,
             window: None,
-            last_data_ms: 0,
             long_line: false,
             line_sent: 0,
             prev: None,
@@ -257,10 +287,10 @@ impl Scanner {
         self.buf.len() - self.head
     }
 
-    /// Takes the next chunk of the stream, received at `now_ms`.
-    pub fn feed(&mut self, bytes: &[u8], now_ms: u64, sink: &mut impl Sink) {
+    /// Takes the next chunk of the stream. What it decides does not depend
+    /// on how the stream is cut into chunks, nor on when they arrive.
+    pub fn feed(&mut self, bytes: &[u8], sink: &mut impl Sink) {
         self.stats.bytes += bytes.len() as u64;
-        self.last_data_ms = now_ms;
         let mut bytes = bytes;
         if self.pending() > 0 && self.window.is_none() {
             // Complete the held line first; then, with nothing held, the rest
@@ -390,13 +420,6 @@ impl Scanner {
         true
     }
 
-    /// Lets time pass: after `idle_ms` without input, held text is decided.
-    pub fn tick(&mut self, now_ms: u64, sink: &mut impl Sink) {
-        if self.pending() > 0 && now_ms.saturating_sub(self.last_data_ms) >= self.limits.idle_ms {
-            self.pump(Flush::Idle, sink);
-        }
-    }
-
     /// End of stream: everything held is decided.
     pub fn finish(&mut self, sink: &mut impl Sink) {
         self.pump(Flush::Eof, sink);
@@ -449,7 +472,11 @@ impl Scanner {
             self.consume_text(end);
             return true;
         }
-        self.window = Some(Window { end, lines: 1 });
+        self.window = Some(Window {
+            end,
+            lines: 1,
+            progress: Progress::default(),
+        });
         true
     }
 
@@ -491,9 +518,15 @@ impl Scanner {
     }
 
     /// A window is open: try to rebuild its record, or grow or give it up.
+    /// Nothing here depends on time: a record whose pieces are slow to come
+    /// is waited for, bounded by the bytes and lines held.
     fn step_window(&mut self, flush: Flush, sink: &mut impl Sink) -> bool {
-        let Some(w) = self.window else { return false };
-        if let Some(al) = self.align(w.end, None) {
+        let Some(mut w) = self.window.take() else {
+            return false;
+        };
+        let feasible = w.progress.advance(&self.buf[self.head..self.head + w.end]);
+        if feasible && let Some(al) = self.align(w.end, None) {
+            self.window = Some(w);
             if !al.has_suffix_gap() {
                 return self.commit(al, sink);
             }
@@ -503,15 +536,16 @@ impl Scanner {
             };
         }
         if w.lines >= self.limits.window_lines || w.end >= self.limits.window_bytes {
-            return self.abandon(sink);
+            return self.abandon(feasible, sink);
         }
         match self.line_end(w.end) {
-            // Nothing more will come (end of input, or idle long enough that a
-            // record in progress would have finished): give up on this line.
-            None if flush != Flush::No => self.abandon(sink),
+            // Nothing more will come: give up on this line.
+            None if flush == Flush::Eof => self.abandon(feasible, sink),
             None => {
-                if self.pending() - w.end > self.limits.max_line {
-                    return self.abandon(sink);
+                let too_long = self.pending() - w.end > self.limits.max_line;
+                self.window = Some(w);
+                if too_long {
+                    return self.abandon(feasible, sink);
                 }
                 false
             }
@@ -522,29 +556,24 @@ impl Scanner {
                 self.anchors
                     .find(&self.buf[start..start + len], &mut self.found);
                 if !self.found.is_empty() && self.whole_record(start, len).is_some() {
-                    return self.abandon(sink);
+                    return self.abandon(feasible, sink);
                 }
-                self.window = Some(Window {
-                    end,
-                    lines: w.lines + 1,
-                });
+                w.end = end;
+                w.lines += 1;
+                self.window = Some(w);
                 true
             }
         }
     }
 
-    /// Aligns the window's first `end` bytes, trusting the next gc number
-    /// first and a few lost cycles only if that fails.
+    /// Aligns the window's first `end` bytes.
     fn align(&self, end: usize, end_at: Option<usize>) -> Option<Alignment> {
-        self.align_with(end, end_at, false)
-            .or_else(|| self.align_with(end, end_at, true))
-    }
-
-    fn align_with(&self, end: usize, end_at: Option<usize>, relaxed: bool) -> Option<Alignment> {
         let tl = &self.timeline;
         let c = Constraints {
-            gc_cost: &|n| tl.gc_cost(n, relaxed),
+            gc_cost: &|n| tl.gc_cost(n),
             accept_procs: &|p| tl.accepts_procs(p),
+            at_cost: &|t| tl.at_cost(t),
+            pct_cost: &|p| tl.pct_cost(p),
             accept_shape: &|f| tl.accepts_shape(f),
             end_at,
             max_gaps: self.limits.max_gaps,
@@ -597,12 +626,27 @@ impl Scanner {
         Some(best)
     }
 
-    /// Emits a rebuilt record and the other text around and inside it.
+    /// Emits a rebuilt record and the other text around and inside it. A
+    /// reading in doubt is not believed: its bytes pass through as they came
+    /// and it counts as unresolved.
     fn commit(&mut self, al: Alignment, sink: &mut impl Sink) -> bool {
         let window = &self.buf[self.head..];
         let text = al.text(window);
-        let Some(record) = parse_record(strip_eol(&text)) else {
-            return self.abandon(sink);
+        let record = parse_record(strip_eol(&text));
+        let implausible = match &record {
+            Some(Record::Gc(g)) => al.gaps > 0 && !plausible(g),
+            _ => false,
+        };
+        if al.doubt || implausible {
+            let end = al.spans.last().map_or(0, |s| s.end);
+            self.window = None;
+            self.unresolved();
+            sink.text(&self.buf[self.head..self.head + end]);
+            self.consume_text(end);
+            return true;
+        }
+        let Some(record) = record else {
+            return self.abandon(false, sink);
         };
         let first_line_end = memchr(b'\n', window).map_or(window.len(), |i| i + 1);
         let start = al.spans[0].start;
@@ -627,13 +671,26 @@ impl Scanner {
     }
 
     /// Gives up on the window's first line: it passes through as text.
-    fn abandon(&mut self, sink: &mut impl Sink) -> bool {
+    /// `held_a_record`: every text piece of some record shape was in the
+    /// window, yet no reading could be believed: an unresolved record.
+    fn abandon(&mut self, held_a_record: bool, sink: &mut impl Sink) -> bool {
         self.window = None;
         let end = self.line_end(0).unwrap_or(self.pending());
-        self.count_fragment(self.head, end);
+        if held_a_record {
+            self.unresolved();
+        } else {
+            self.count_fragment(self.head, end);
+        }
         sink.text(&self.buf[self.head..self.head + end]);
         self.consume_text(end);
         true
+    }
+
+    /// A record that could not be rebuilt: counted, and its cycle may be
+    /// the one the next rebuilt record's number skips.
+    fn unresolved(&mut self) {
+        self.stats.unresolved += 1;
+        self.timeline.unresolved_since_gc = self.timeline.unresolved_since_gc.saturating_add(1);
     }
 
     /// Counts text passed through that began like a record (`gc 12`, `scav 0`),
@@ -722,6 +779,10 @@ impl Scanner {
                 self.note_gc(g.gc);
                 let t = self.timeline.offset_s + g.at_s;
                 self.timeline.last_t_s = Some(t);
+                self.timeline.last_interval_s = self.timeline.last_at_s.map(|l| g.at_s - l);
+                self.timeline.last_at_s = Some(g.at_s);
+                self.timeline.last_pct = Some(g.cpu_pct);
+                self.timeline.unresolved_since_gc = 0;
                 self.timeline.procs = Some(g.procs);
                 self.timeline.gc_format = Some(g.format);
                 e.window = Some(self.analysis.on_gc(self.timeline.proc, g));
@@ -762,6 +823,9 @@ impl Scanner {
             Some(last) if n <= last => {
                 tl.proc += 1;
                 tl.offset_s = tl.last_t_s.unwrap_or(0.0);
+                tl.last_at_s = None;
+                tl.last_interval_s = None;
+                tl.last_pct = None;
                 self.stats.restarts += 1;
             }
             Some(last) => self.stats.gaps += n - last - 1,
@@ -770,6 +834,9 @@ impl Scanner {
         tl.last_gc = Some(n);
     }
 }
+
+/// Two minutes (the runtime's forced GC period) and some slack.
+const MAX_GC_INTERVAL_S: f64 = 130.0;
 
 /// One record is never longer than this (a gc line with every number at its
 /// widest is under 400 bytes).

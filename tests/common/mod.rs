@@ -42,7 +42,7 @@ pub fn scan_chunked(input: &[u8], sizes: &[usize]) -> (Collect, Stats) {
     let mut i = 0;
     while at < input.len() {
         let n = sizes[i % sizes.len()].max(1).min(input.len() - at);
-        scanner.feed(&input[at..at + n], 0, &mut out);
+        scanner.feed(&input[at..at + n], &mut out);
         at += n;
         i += 1;
     }

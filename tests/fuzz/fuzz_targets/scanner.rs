@@ -28,12 +28,12 @@ fuzz_target!(|data: &[u8]| {
     let chunk = usize::from(k % 31) + 1;
     let mut whole = Collect::default();
     let mut s = Scanner::default();
-    s.feed(input, 0, &mut whole);
+    s.feed(input, &mut whole);
     s.finish(&mut whole);
     let mut parts = Collect::default();
     let mut s = Scanner::default();
     for c in input.chunks(chunk) {
-        s.feed(c, 0, &mut parts);
+        s.feed(c, &mut parts);
         assert!(s.pending() <= 80 * 1024);
     }
     s.finish(&mut parts);
