@@ -16,6 +16,9 @@
 #   gc        N real gc records only, numbers and times made consecutive
 #   gc+scav   N gc records each followed by its scavenger record
 #   app-text  APP_MB of application log lines with one gc record per 1000
+#   lookalike the same, but every application line mentions what a record
+#             holds (`worker gc 3 @ node-7`, `gc 5 @2.123s 12%: summary`,
+#             `12 MB goal`, ` P`): each one opens a repair window
 #
 # Reported per workload (best run by wall time): wall seconds, user+system
 # CPU seconds, records per second of wall time, the ratio to `wc -l`, and
@@ -47,14 +50,19 @@ with open(out, "w") as f:
             f.write(gc(i, i * 0.001))
             if kind == "gc+scav":
                 f.write(scav[i % len(scav)] + "\n")
-    else:  # app-text: n megabytes
+    else:  # app-text, lookalike: n megabytes
         random.seed(1)
         words = ("request served path=/api/v1/items status=200 bytes=5321 latency=3.2ms "
                  "user=42 trace=9f3a2b cache=hit region=eu-west-1 method=GET").split()
+        like = ["worker gc %d @ node-7 finished", "gc %d @2.123s 12%%: summary of the last 3 runs",
+                "cache at %d MB goal reached, 1->4->4 entries", "scheduled on %d P",
+                "scav %d KiB work done in 0.31 ms"]
         size, k, cycles = 0, 0, 0
         while size < n * 1_000_000:
+            text = (like[k % len(like)] % (k % 50) if kind == "lookalike"
+                    else " ".join(random.sample(words, 8)))
             line = "2026-11-23T10:%02d:%02d.%06dZ INFO %s\n" % (
-                k % 60, k // 60 % 60, k % 1_000_000, " ".join(random.sample(words, 8)))
+                k % 60, k // 60 % 60, k % 1_000_000, text)
             k += 1
             if k % 1000 == 0:
                 cycles += 1
@@ -92,6 +100,7 @@ for n in $SIZES; do
     run gc+scav "$n"
 done
 run app-text "$APP_MB"
+run lookalike "$APP_MB"
 
 if [ -n "${CALLGRIND:-}" ]; then
     # 100,000 records of the gc workload; the parser is the busiest thread.

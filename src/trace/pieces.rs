@@ -81,6 +81,32 @@ pub fn shapes() -> &'static [Shape] {
     SHAPES.get_or_init(|| SPECS.iter().flat_map(|spec| expand(spec)).collect())
 }
 
+/// For each spec, the text pieces every one of its shapes has, in order
+/// (optional runs left out; identical lists once): all of them in order is
+/// necessary for any record of the spec.
+pub fn required_texts() -> &'static [Vec<&'static str>] {
+    static TEXTS: OnceLock<Vec<Vec<&'static str>>> = OnceLock::new();
+    TEXTS.get_or_init(|| {
+        let mut out: Vec<Vec<&'static str>> = Vec::new();
+        for spec in SPECS {
+            let mut depth = 0;
+            let mut lits = Vec::new();
+            for token in spec.split('|') {
+                match token {
+                    "[" => depth += 1,
+                    "]" => depth -= 1,
+                    t if depth == 0 && !t.starts_with('#') => lits.push(t),
+                    _ => {}
+                }
+            }
+            if !out.contains(&lits) {
+                out.push(lits);
+            }
+        }
+        out
+    })
+}
+
 fn piece(token: &'static str) -> Piece {
     match token {
         "#G" => Piece::GcNumber,

@@ -143,13 +143,11 @@ enum Flush {
 }
 
 /// Lines of the buffer, relative to `head`, being searched for a torn record.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Copy)]
 struct Window {
     /// End of the last line in the window.
     end: usize,
     lines: usize,
-    /// Which record shapes could be complete in it.
-    progress: Progress,
 }
 
 /// Process boundaries, the stream's timeline, and what the process's
@@ -234,6 +232,11 @@ pub struct Scanner {
     /// 1-based line number of `buf[head]`.
     line_no: u64,
     window: Option<Window>,
+    /// Which record shapes' text pieces have all been found, searched from
+    /// the start of some window at or before the current one.
+    bound: Progress,
+    /// Stream offset of `buf[0]`.
+    dropped: u64,
     /// The current partial line was already counted as too long.
     long_line: bool,
     /// Bytes of the current line already passed through.
@@ -265,6 +268,8 @@ impl Scanner {
             head: 0,
             line_no: 1,
             window: None,
+            bound: Progress::default(),
+            dropped: 0,
             long_line: false,
             line_sent: 0,
             prev: None,
@@ -381,6 +386,7 @@ impl Scanner {
             sink.text(&bytes[text_from..at]);
         }
         self.span_anchors = anchors;
+        self.dropped += at as u64;
         &bytes[at..]
     }
 
@@ -434,6 +440,7 @@ impl Scanner {
         if self.head > 0 {
             self.prev = Some(self.buf[self.head - 1]);
             self.buf.drain(..self.head);
+            self.dropped += self.head as u64;
             self.head = 0;
         }
     }
@@ -472,11 +479,7 @@ impl Scanner {
             self.consume_text(end);
             return true;
         }
-        self.window = Some(Window {
-            end,
-            lines: 1,
-            progress: Progress::default(),
-        });
+        self.window = Some(Window { end, lines: 1 });
         true
     }
 
@@ -524,7 +527,7 @@ impl Scanner {
         let Some(mut w) = self.window.take() else {
             return false;
         };
-        let feasible = w.progress.advance(&self.buf[self.head..self.head + w.end]);
+        let feasible = self.feasible(w.end);
         if feasible && let Some(al) = self.align(w.end, None) {
             self.window = Some(w);
             if !al.has_suffix_gap() {
@@ -536,16 +539,16 @@ impl Scanner {
             };
         }
         if w.lines >= self.limits.window_lines || w.end >= self.limits.window_bytes {
-            return self.abandon(feasible, sink);
+            return self.abandon(feasible, Some(w), sink);
         }
         match self.line_end(w.end) {
             // Nothing more will come: give up on this line.
-            None if flush == Flush::Eof => self.abandon(feasible, sink),
+            None if flush == Flush::Eof => self.abandon(feasible, Some(w), sink),
             None => {
                 let too_long = self.pending() - w.end > self.limits.max_line;
                 self.window = Some(w);
                 if too_long {
-                    return self.abandon(feasible, sink);
+                    return self.abandon(feasible, Some(w), sink);
                 }
                 false
             }
@@ -556,7 +559,7 @@ impl Scanner {
                 self.anchors
                     .find(&self.buf[start..start + len], &mut self.found);
                 if !self.found.is_empty() && self.whole_record(start, len).is_some() {
-                    return self.abandon(feasible, sink);
+                    return self.abandon(feasible, Some(w), sink);
                 }
                 w.end = end;
                 w.lines += 1;
@@ -564,6 +567,22 @@ impl Scanner {
                 true
             }
         }
+    }
+
+    /// Could the window's first `end` bytes hold every text piece of some
+    /// record shape? Asked of the search from the earliest window still
+    /// open (or since closed) first: until that one finds them all, no later
+    /// window can. Only then is the window searched from its own start.
+    fn feasible(&mut self, end: usize) -> bool {
+        let base = self.dropped + self.head as u64;
+        let window = &self.buf[self.head..self.head + end];
+        if !self.bound.advance(window, base) {
+            return false;
+        }
+        let mut own = Progress::default();
+        let complete = own.advance(window, base);
+        self.bound = own;
+        complete
     }
 
     /// Aligns the window's first `end` bytes.
@@ -646,7 +665,7 @@ impl Scanner {
             return true;
         }
         let Some(record) = record else {
-            return self.abandon(false, sink);
+            return self.abandon(false, None, sink);
         };
         let first_line_end = memchr(b'\n', window).map_or(window.len(), |i| i + 1);
         let start = al.spans[0].start;
@@ -673,7 +692,16 @@ impl Scanner {
     /// Gives up on the window's first line: it passes through as text.
     /// `held_a_record`: every text piece of some record shape was in the
     /// window, yet no reading could be believed: an unresolved record.
-    fn abandon(&mut self, held_a_record: bool, sink: &mut impl Sink) -> bool {
+    /// `window`: the lines after the first were already looked at (none is a
+    /// whole record): if the next line needs a window too, they make it, so
+    /// text full of `gc` words is looked at once per line, not once per
+    /// window it falls in.
+    fn abandon(
+        &mut self,
+        held_a_record: bool,
+        window: Option<Window>,
+        sink: &mut impl Sink,
+    ) -> bool {
         self.window = None;
         let end = self.line_end(0).unwrap_or(self.pending());
         if held_a_record {
@@ -683,7 +711,47 @@ impl Scanner {
         }
         sink.text(&self.buf[self.head..self.head + end]);
         self.consume_text(end);
+        let Some(mut w) = window.filter(|w| w.end > end) else {
+            return true;
+        };
+        w.end -= end;
+        w.lines -= 1;
+        // Its other lines are text, or start a record that does not parse
+        // whole: text goes out, the next such start keeps the rest.
+        while w.lines > 0 {
+            let Some(next) = self.line_end(0).filter(|&n| n <= w.end) else {
+                break;
+            };
+            if self.needs_window(next) {
+                self.window = Some(w);
+                break;
+            }
+            let line = &self.buf[self.head..self.head + next];
+            if is_other_runtime_line(strip_eol(line)) {
+                self.stats.other_runtime += 1;
+            }
+            sink.text(line);
+            self.consume_text(next);
+            w.end -= next;
+            w.lines -= 1;
+        }
         true
+    }
+
+    /// Does the line of `len` bytes at `head` start a record that does not
+    /// parse whole?
+    fn needs_window(&mut self, len: usize) -> bool {
+        let line = &self.buf[self.head..self.head + len];
+        if whole_line_record(line).is_some() {
+            return false;
+        }
+        self.anchors.find(line, &mut self.found);
+        let body = strip_eol(line);
+        !self.found.is_empty()
+            && !self
+                .found
+                .iter()
+                .any(|&at| at > 0 && parse_record(&body[at..]).is_some())
     }
 
     /// A record that could not be rebuilt: counted, and its cycle may be
