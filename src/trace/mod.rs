@@ -5,11 +5,13 @@
 
 mod gc;
 mod num;
+mod packets;
 mod pieces;
 mod repair;
 mod scan;
 mod scav;
 
+pub use packets::{MAX_HOLD, Packets};
 pub use scan::{Limits, Scanner, Sink, Stats};
 
 use memchr::memmem;
