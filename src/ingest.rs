@@ -11,8 +11,8 @@ use std::time::{Duration, Instant};
 
 use crate::event::Event;
 use crate::hub::{Hub, Publisher};
-use crate::reader;
-use crate::trace::{Scanner, Sink, Stats};
+use crate::reader::{self, Source};
+use crate::trace::{Packets, Scanner, Sink, Stats};
 
 /// How often held text is reconsidered when no input arrives.
 const TICK: Duration = Duration::from_millis(20);
@@ -85,6 +85,22 @@ where
     R: Read + Send + 'static,
     W: Write + Send + 'static,
 {
+    spawn_source(reader::Bytes(input), text, hub, record)
+}
+
+/// [`spawn`] for any source, such as the program's stderr in wrapper mode,
+/// whose chunks may carry the boundaries of the program's writes: those go
+/// through the packet reassembler, the rest through the byte scanner.
+pub(crate) fn spawn_source<S, W>(
+    input: S,
+    text: W,
+    hub: Hub,
+    record: Option<Box<dyn Write + Send>>,
+) -> JoinHandle<io::Result<Stats>>
+where
+    S: Source + Send + 'static,
+    W: Write + Send + 'static,
+{
     let (tx, rx) = mpsc::sync_channel::<io::Result<reader::Chunk>>(QUEUE);
     let (recycle_tx, recycle_rx) = mpsc::channel::<reader::Chunk>();
     thread::Builder::new()
@@ -97,6 +113,8 @@ where
             let start = Instant::now();
             let now = || start.elapsed().as_millis() as u64;
             let mut scanner = Scanner::default();
+            let mut packets = Packets::default();
+            let mut said_joined = false;
             let mut out = Out {
                 text,
                 pending: Vec::new(),
@@ -113,9 +131,23 @@ where
                 match got {
                     Ok(Ok(chunk)) => {
                         let mut sink = out.sink(&hub);
-                        scanner.feed(chunk.bytes(), now(), &mut sink);
+                        if chunk.packets().is_empty() {
+                            scanner.feed(chunk.bytes(), now(), &mut sink);
+                        } else {
+                            let (b, p) = (chunk.bytes(), chunk.packets());
+                            packets.feed(b, p, now(), &mut scanner, &mut sink);
+                        }
                         sink.hub.set_stats(scanner.stats());
                         drop(sink);
+                        if packets.coalesced() && !said_joined {
+                            said_joined = true;
+                            out.flush();
+                            eprintln!(
+                                "gcviz: the program's stderr arrives with its writes joined \
+                                 (through a shell pipe, docker or ssh?): torn records are \
+                                 rebuilt from the bytes alone"
+                            );
+                        }
                         // The reader may have ended; then the buffer just goes.
                         let _ = recycle_tx.send(chunk);
                     }
@@ -130,7 +162,7 @@ where
                 out.flush();
             };
             let mut sink = out.sink(&hub);
-            scanner.finish(&mut sink);
+            packets.finish(&mut scanner, &mut sink);
             sink.hub.set_stats(scanner.stats());
             drop(sink);
             out.flush();
