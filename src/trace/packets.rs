@@ -25,7 +25,6 @@
 //!
 //! Pure: no I/O, no clock (the time is passed through to the byte scanner).
 
-use std::collections::HashMap;
 use std::sync::OnceLock;
 
 use memchr::memchr;
@@ -40,6 +39,11 @@ pub const MAX_HOLD: usize = 64 * 1024;
 /// A real stream has a few dozen (one record in progress and the readings
 /// that skip a piece of it).
 const MAX_THREADS: usize = 4096;
+/// A reading that has fallen this many writes behind the best from the
+/// same start is dropped: to catch up it would need as many more writes
+/// equal to the record's pieces, in order, from the program. This keeps the
+/// threads of one record in progress to a few dozen.
+const MAX_LAG: usize = 8;
 
 /// The record shapes as one trie: shapes sharing a prefix of pieces share
 /// its nodes.
@@ -141,6 +145,13 @@ fn is_number(piece: Piece, b: &[u8]) -> bool {
     }
 }
 
+const NONE: u32 = u32::MAX;
+
+/// The dedup slot of a (node, gap).
+fn slot(node: u32, gap: bool) -> usize {
+    2 * node as usize + usize::from(gap)
+}
+
 /// One reading in progress: a record begun at packet `start`, its pieces
 /// matched up to `node`.
 #[derive(Debug, Clone)]
@@ -183,9 +194,14 @@ pub struct Packets {
     /// writes do reach gcviz one by one.
     built: bool,
     threads: Vec<Thread>,
-    /// Scratch for the next packet's threads and their dedup index.
+    /// Scratch for the next packet's threads, and their dedup index: per
+    /// (node, gap) the last thread in `next` there, and per thread the one
+    /// before it at the same (node, gap) (from another start).
     next: Vec<Thread>,
-    index: HashMap<(u32, u64, bool), usize>,
+    slots: Vec<u32>,
+    links: Vec<u32>,
+    done: Vec<Thread>,
+    leaders: Vec<(u64, usize)>,
     steps: Vec<u32>,
     /// Packets held, from index `first` on: their bytes and their ranges.
     held: Vec<u8>,
@@ -209,7 +225,10 @@ impl Default for Packets {
             built: false,
             threads: Vec::new(),
             next: Vec::new(),
-            index: HashMap::new(),
+            slots: Vec::new(),
+            links: Vec::new(),
+            done: Vec::new(),
+            leaders: Vec::new(),
             steps: Vec::new(),
             held: Vec::new(),
             spans: Vec::new(),
@@ -317,8 +336,11 @@ impl Packets {
             .push((self.held.len(), self.held.len() + packet.len()));
         self.held.extend_from_slice(packet);
 
+        if self.slots.is_empty() {
+            self.slots = vec![NONE; 2 * self.trie.nodes.len()];
+        }
         self.next.clear();
-        self.index.clear();
+        self.links.clear();
         for &child in &steps {
             let t = Thread {
                 node: child,
@@ -330,16 +352,18 @@ impl Packets {
             };
             self.merge(t);
         }
-        for t in std::mem::take(&mut self.threads) {
+        let mut prev = std::mem::take(&mut self.threads);
+        for t in prev.drain(..) {
             self.trie.advance(t.node, packet, &mut steps);
             for &child in &steps {
-                let mut members = t.members.clone();
+                let mut members = Vec::with_capacity(t.members.len() + 1);
+                members.extend_from_slice(&t.members);
                 members.push(idx);
                 let taken = Thread {
                     node: child,
                     gap: false,
                     members,
-                    ..t.clone()
+                    ..t
                 };
                 self.merge(taken);
             }
@@ -351,13 +375,39 @@ impl Packets {
             self.merge(skipped);
         }
         self.steps = steps;
-        let (done, alive): (Vec<Thread>, Vec<Thread>) = self
-            .next
-            .drain(..)
-            .partition(|t| self.trie.nodes[t.node as usize].terminal.is_some());
-        self.threads = alive;
-        if !done.is_empty() {
-            return self.settle(done, scanner, sink);
+        for t in &self.next {
+            self.slots[slot(t.node, t.gap)] = NONE;
+        }
+        // The best reading of each start sets how far behind others may be.
+        self.leaders.clear();
+        for t in &self.next {
+            match self.leaders.iter_mut().find(|l| l.0 == t.start) {
+                Some(l) => l.1 = l.1.max(t.members.len()),
+                None => self.leaders.push((t.start, t.members.len())),
+            }
+        }
+        self.done.clear();
+        for t in self.next.drain(..) {
+            let lead = self
+                .leaders
+                .iter()
+                .find(|l| l.0 == t.start)
+                .map_or(0, |l| l.1);
+            if t.members.len() + MAX_LAG <= lead {
+                continue;
+            }
+            if self.trie.nodes[t.node as usize].terminal.is_some() {
+                self.done.push(t);
+            } else {
+                prev.push(t);
+            }
+        }
+        self.threads = prev;
+        if !self.done.is_empty() {
+            let done = std::mem::take(&mut self.done);
+            self.settle(&done, scanner, sink);
+            self.done = done;
+            return;
         }
         self.keep_bounds(scanner, sink);
     }
@@ -366,21 +416,24 @@ impl Packets {
     /// the cheaper; at a tie, the first, marked ambiguous if the other's
     /// text differs.
     fn merge(&mut self, t: Thread) {
-        let key = (t.node, t.start, t.gap);
-        match self.index.get(&key) {
-            None => {
-                self.index.insert(key, self.next.len());
-                self.next.push(t);
-            }
-            Some(&i) => {
-                let old = &self.next[i];
-                if t.cost() < old.cost() {
-                    self.next[i] = t;
-                } else if t.cost() == old.cost() {
-                    let differs = t.ambiguous || self.text(&t.members) != self.text(&old.members);
-                    self.next[i].ambiguous |= differs;
-                }
-            }
+        let key = slot(t.node, t.gap);
+        let mut at = self.slots[key];
+        while at != NONE && self.next[at as usize].start != t.start {
+            at = self.links[at as usize];
+        }
+        if at == NONE {
+            self.links.push(self.slots[key]);
+            self.slots[key] = self.next.len() as u32;
+            self.next.push(t);
+            return;
+        }
+        let i = at as usize;
+        let old = &self.next[i];
+        if t.cost() < old.cost() {
+            self.next[i] = t;
+        } else if t.cost() == old.cost() && !old.ambiguous {
+            let differs = t.ambiguous || !self.same_text(&t.members, &old.members);
+            self.next[i].ambiguous |= differs;
         }
     }
 
@@ -388,6 +441,13 @@ impl Packets {
     fn bytes(&self, idx: u64) -> &[u8] {
         let (a, b) = self.spans[(idx - self.first) as usize];
         &self.held[a..b]
+    }
+
+    fn same_text(&self, a: &[u64], b: &[u64]) -> bool {
+        a == b
+            || a.iter()
+                .flat_map(|&m| self.bytes(m))
+                .eq(b.iter().flat_map(|&m| self.bytes(m)))
     }
 
     fn text(&self, members: &[u64]) -> Vec<u8> {
@@ -416,19 +476,19 @@ impl Packets {
     /// unless another as cheap reads other text. Readings that keep to the
     /// shape seen so far come first (another shape means another process,
     /// as with `go run`, and is taken only when nothing else fits).
-    fn settle(&mut self, mut done: Vec<Thread>, scanner: &mut Scanner, sink: &mut impl Sink) {
-        if done.iter().any(|t| self.keeps_shape(self.family(t))) {
-            done.retain(|t| self.keeps_shape(self.family(t)));
-        }
-        let Some(best) = done.iter().map(Thread::cost).min() else {
+    fn settle(&mut self, done: &[Thread], scanner: &mut Scanner, sink: &mut impl Sink) {
+        let any_keeps = done.iter().any(|t| self.keeps_shape(self.family(t)));
+        let fits = |t: &&Thread| !any_keeps || self.keeps_shape(self.family(t));
+        let Some(best) = done.iter().filter(fits).map(Thread::cost).min() else {
             return;
         };
-        let mut winners = done.iter().filter(|t| t.cost() == best);
+        let mut winners = done.iter().filter(fits).filter(|t| t.cost() == best);
         let Some(winner) = winners.next() else {
             return;
         };
         let text = self.text(&winner.members);
-        let ambiguous = winner.ambiguous || winners.any(|t| self.text(&t.members) != text);
+        let ambiguous =
+            winner.ambiguous || winners.any(|t| !self.same_text(&t.members, &winner.members));
         // Every other reading overlaps this record: records never interleave.
         self.threads.clear();
         if ambiguous {
