@@ -779,7 +779,11 @@ fn a_program_writing_as_real_programs_do_loses_no_cycle_and_no_byte() {
             .rposition(|w| w == bye)
             .unwrap_or_else(|| panic!("no goodbye: {:?}", String::from_utf8_lossy(rest)));
         let (text, after) = rest.split_at(goodbye);
-        assert_eq!(after.iter().filter(|&&b| b == b'\n').count(), 1, "{after:?}");
+        assert_eq!(
+            after.iter().filter(|&&b| b == b'\n').count(),
+            1,
+            "{after:?}"
+        );
         let cut_off = cut_off_record(text, &app);
         match &cut_off {
             None => assert_same("pass-through", text, &app),
@@ -858,6 +862,37 @@ fn a_record_cut_off_by_the_exit_is_found_only_where_it_can_be() {
         cut_off_record(b"a\nscav 0\nKiB\nrealwriters: done\n", app),
         None
     );
+}
+
+const JOINED: &str = "gcviz: the program's stderr arrives with its writes joined (through a shell pipe, docker or ssh?): torn records are rebuilt from the bytes alone\n";
+
+/// `gcviz sh -c 'app 2>&1 | cat'`: the writes reach gcviz joined, whole
+/// records inside one read; gcviz says so and reads the bytes as in pipe
+/// mode.
+#[test]
+fn writes_joined_by_a_shell_pipe_are_read_as_bytes() {
+    let Some(bin) = program("wrap-echo") else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let record = dir.path().join("records");
+    let alone = direct(&bin, &["text", "3"]);
+    let wrapped = run_quiet(&[
+        os("--record"),
+        record.as_os_str(),
+        os("sh"),
+        os("-c"),
+        os("\"$0\" text 3 2>&1 >/dev/null | cat >&2"),
+        bin.as_os_str(),
+    ]);
+    assert_eq!(wrapped.code(), 0, "the pipeline's, cat's");
+    let text = String::from_utf8_lossy(&wrapped.stderr);
+    assert_eq!(text.matches(JOINED).count(), 1, "said once: {text}");
+    let text = text.replacen(JOINED, "", 1);
+    assert_same("stderr", text.as_bytes(), &alone.stderr);
+    let gcs = recorded_gc_numbers(&record);
+    assert!(gcs.len() >= 20, "only {} gc records", gcs.len());
+    assert_eq!(gcs, (1..=gcs.len() as u64).collect::<Vec<_>>());
 }
 
 /// The gc record fixtures/programs/wrap-stall writes, one piece per write.
