@@ -290,6 +290,32 @@ fn output_is_the_programs_byte_for_byte_without_the_trace() {
     assert!(gcs.len() >= 20, "only {} gc records", gcs.len());
 }
 
+/// `GCVIZ_NO_PACKETS=1` (and a kernel refusing `O_DIRECT`): the byte
+/// path of before, still exact on whole lines.
+#[test]
+fn with_packets_off_the_output_is_still_the_programs() {
+    let Some(bin) = program("wrap-echo") else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let record = dir.path().join("records");
+    let alone = direct(&bin, &["text", "3"]);
+    let mut cmd = quiet(&[
+        os("--record"),
+        record.as_os_str(),
+        bin.as_os_str(),
+        os("text"),
+        os("3"),
+    ]);
+    cmd.env("GCVIZ_NO_PACKETS", "1");
+    let wrapped = Run::start(cmd).finish();
+    assert_same("stdout", &wrapped.stdout, &alone.stdout);
+    assert_same("stderr", &wrapped.stderr, &alone.stderr);
+    assert_eq!(wrapped.code(), 3);
+    let gcs = recorded_gc_numbers(&record);
+    assert!(gcs.len() >= 20, "only {} gc records", gcs.len());
+}
+
 /// Text of the program torn apart by a record can sometimes be read two ways
 /// at the same cost (README, known limit): the runtime descheduled between a
 /// record's last piece and its newline while the program writes whole
