@@ -5,13 +5,16 @@ use std::ffi::{OsStr, OsString};
 #[cfg(test)]
 use std::io::Write;
 use std::io::{self, PipeReader, Read};
+use std::os::fd::OwnedFd;
+use std::os::unix::net::UnixStream;
 use std::os::unix::process::CommandExt;
 use std::process::{Command, ExitStatus, Stdio};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
 
 use rustix::event::{PollFd, PollFlags, Timespec, poll};
+use rustix::pipe::{self as pipe, PipeFlags};
 use rustix::process::{Pid, Signal, WaitId, WaitIdOptions};
 use signal_hook::consts::{SIGHUP, SIGINT, SIGQUIT, SIGTERM};
 use signal_hook::iterator::SignalsInfo;
@@ -20,24 +23,26 @@ use signal_hook::low_level::siginfo::{Cause, Origin};
 use tokio::sync::oneshot;
 
 use crate::error::{Error, Result};
+use crate::reader::Source;
 
 /// The signals gcviz passes on to the program.
 pub const FORWARDED: [i32; 4] = [SIGINT, SIGTERM, SIGHUP, SIGQUIT];
 
-/// How long after the program exits gcviz still waits for the end of its
-/// stderr. Everything the program wrote is in the pipe by then; waiting
-/// longer would only serve a grandchild that inherited the pipe.
-pub const GRACE: Duration = Duration::from_millis(200);
-
 /// The stderr pipe is grown to this (the default /proc/sys/fs/pipe-max-size,
 /// the most an unprivileged program may ask for), so that a program writing
-/// in bursts has room while gcviz naps. Also the capacity assumed when the
-/// kernel will not say.
+/// in bursts has room while gcviz naps. A packet pipe holds one write per
+/// page of it: 256 writes at 1 MiB, 16 at the kernel's default 64 KiB.
 const PIPE_BYTES: usize = 1 << 20;
 
-/// A read shorter than this means the program writes in dribs and drabs:
-/// the Go runtime prints each trace record in dozens of small writes. Waking
-/// for every one of them costs the machine more than the parsing does.
+/// Set to 1, the program's stderr is read as a byte stream even where the
+/// kernel offers packets (to compare the two; benches/overhead.sh).
+pub const NO_PACKETS_ENV: &str = "GCVIZ_NO_PACKETS";
+
+/// In byte mode, a read shorter than this means the program writes in dribs
+/// and drabs: the Go runtime prints each trace record in dozens of small
+/// writes. Waking for every one of them costs the machine more than the
+/// parsing does. (A packet pipe is never napped on: each write takes one of
+/// its slots whatever its size, so slots, not bytes, would run out.)
 const SMALL_READ: usize = 4096;
 /// How long the reader waits after a small read before reading again, to
 /// take what arrived meanwhile in one go. Text still shows at once to the
@@ -49,8 +54,9 @@ pub struct Running {
     pub pid: u32,
     /// Just before the program was started: the zero of gcviz's timeline.
     pub started: Instant,
-    /// The program's stderr; ends shortly after the program exits even if
-    /// a grandchild keeps the pipe open.
+    /// The program's stderr; ends when every process holding it has closed
+    /// it (a grandchild may outlive the program), or at Ctrl-C after the
+    /// program has exited.
     pub stderr: Stderr,
     pub alive: Alive,
     /// The exit status, once the program has exited and been reaped.
@@ -90,6 +96,7 @@ pub fn spawn(program: &[OsString], godebug: &OsStr) -> Result<Running> {
     // once is forwarded, not lost.
     let signals = SignalsInfo::<WithOrigin>::new(FORWARDED).map_err(spawn_error)?;
     let (wake_rx, wake_tx) = io::pipe().map_err(spawn_error)?;
+    let (pipe, pipe_writer, packets) = stderr_pipe().map_err(spawn_error)?;
     let mut command =
         Command::new(program.first().ok_or_else(|| {
             spawn_error(io::Error::new(io::ErrorKind::NotFound, "no program given"))
@@ -97,24 +104,26 @@ pub fn spawn(program: &[OsString], godebug: &OsStr) -> Result<Running> {
     command
         .args(&program[1..])
         .env("GODEBUG", godebug)
-        .stderr(Stdio::piped());
+        .stderr(Stdio::from(pipe_writer));
     die_with_parent(&mut command);
 
     let alive = Alive(Arc::new(Mutex::new(None)));
-    let exited = Arc::new(OnceLock::new());
     let (spawned_tx, spawned_rx) = std::sync::mpsc::channel();
     let (exit_tx, exit) = oneshot::channel();
     let started = Instant::now();
     {
         let alive = alive.clone();
-        let exited = exited.clone();
         // The parent-death signal fires when the *thread* that started the
         // program ends, so the program is started by a thread that lives
         // exactly as long as the program does: the one that waits for it.
         thread::Builder::new()
             .name("gcviz-child".into())
             .spawn(move || {
-                let mut child = match command.spawn() {
+                let spawned = command.spawn();
+                // The command holds gcviz's copy of the pipe's write end:
+                // closed now, the pipe ends when the program's copies do.
+                drop(command);
+                let mut child = match spawned {
                     Ok(c) => c,
                     Err(e) => {
                         let _ = spawned_tx.send(Err(e));
@@ -122,22 +131,20 @@ pub fn spawn(program: &[OsString], godebug: &OsStr) -> Result<Running> {
                     }
                 };
                 *alive.0.lock().unwrap_or_else(|e| e.into_inner()) = Some(child.id());
-                let _ = spawned_tx.send(Ok((child.id(), child.stderr.take())));
+                let _ = spawned_tx.send(Ok(child.id()));
                 wait_until_exited(child.id());
                 alive.end();
-                let _ = exited.set(Instant::now());
                 drop(wake_tx);
                 let _ = exit_tx.send(child.wait());
             })
             .map_err(spawn_error)?;
     }
-    let (pid, pipe) = spawned_rx
+    let pid = spawned_rx
         .recv()
         .map_err(|_| spawn_error(io::Error::other("the starting thread stopped")))?
         .map_err(spawn_error)?;
-    let pipe = pipe.ok_or_else(|| spawn_error(io::Error::other("stderr is not piped")))?;
-    let pipe = PipeReader::from(std::os::fd::OwnedFd::from(pipe));
-    let stderr = Stderr::new(pipe, wake_rx, exited).map_err(spawn_error)?;
+    let stderr = Stderr::new(pipe, packets, wake_rx, interrupts().map_err(spawn_error)?)
+        .map_err(spawn_error)?;
     forward_signals(signals, alive.clone());
     Ok(Running {
         pid,
@@ -146,6 +153,57 @@ pub fn spawn(program: &[OsString], godebug: &OsStr) -> Result<Running> {
         alive,
         exit,
     })
+}
+
+/// The program's stderr pipe, close-on-exec (gcviz's other children must not
+/// hold it open): its read end, its write end, and whether it is a packet
+/// pipe (`O_DIRECT`: each write of up to `PIPE_BUF` bytes is read back on
+/// its own, so the runtime's record pieces never merge with the program's
+/// text). Where the kernel refuses packets, a byte pipe, said once.
+fn stderr_pipe() -> io::Result<(PipeReader, OwnedFd, bool)> {
+    let wanted = std::env::var_os(NO_PACKETS_ENV).is_none_or(|v| v != "1");
+    if wanted {
+        match pipe::pipe_with(PipeFlags::DIRECT | PipeFlags::CLOEXEC) {
+            Ok((r, w)) => return Ok((PipeReader::from(r), w, true)),
+            Err(e) => eprintln!(
+                "gcviz: the kernel refused a packet pipe (O_DIRECT: {e}): \
+                 torn records are rebuilt from the bytes alone"
+            ),
+        }
+    }
+    let (r, w) = pipe::pipe_with(PipeFlags::CLOEXEC)?;
+    Ok((PipeReader::from(r), w, false))
+}
+
+/// A socket that becomes readable at each SIGINT gcviz receives, to stop
+/// waiting for a stderr a grandchild holds open. On top of the signal
+/// forwarding, which leaves SIGINT alone once the program has exited.
+fn interrupts() -> io::Result<Interrupts> {
+    let (rx, tx) = UnixStream::pair()?;
+    rx.set_nonblocking(true)?;
+    tx.set_nonblocking(true)?;
+    let id = signal_hook::low_level::pipe::register(SIGINT, tx)?;
+    Ok(Interrupts { rx, id })
+}
+
+/// See [`interrupts`]; unregistered when dropped.
+struct Interrupts {
+    rx: UnixStream,
+    id: signal_hook::SigId,
+}
+
+impl Interrupts {
+    /// Forgets the interrupts so far.
+    fn clear(&self) {
+        let mut buf = [0u8; 64];
+        while matches!((&self.rx).read(&mut buf), Ok(n) if n > 0) {}
+    }
+}
+
+impl Drop for Interrupts {
+    fn drop(&mut self) {
+        signal_hook::low_level::unregister(self.id);
+    }
 }
 
 /// Asks the kernel to kill the program if gcviz dies, so it is never left
@@ -255,39 +313,46 @@ fn same_group(pid: u32) -> bool {
     group == Some(rustix::process::getpgrp())
 }
 
-/// The program's stderr. Ends at end of file, or once the program has
-/// exited, [`GRACE`] has passed and nothing more is waiting in the pipe:
-/// a grandchild that inherited the pipe must not keep gcviz waiting, and the
-/// program's own last lines must not be lost.
+/// The program's stderr. Ends at end of file, when every process holding
+/// the pipe (the program, and any child it left behind) has closed it; once
+/// the program has exited, a Ctrl-C ends it too, after gcviz has said once
+/// that it is waiting. Nothing the program or a grandchild wrote is lost to
+/// a timer.
 pub struct Stderr {
     /// Non-blocking.
     pipe: PipeReader,
+    /// A packet pipe: each read(2) returns one write.
+    packets: bool,
     /// Becomes readable (end of file) when the program exits.
     wake: PipeReader,
-    exited: Arc<OnceLock<Instant>>,
-    after_exit: Option<Budget>,
-    /// The last read was small: wait a little before the next.
+    exited: bool,
+    interrupts: Interrupts,
+    /// The wait for a stderr held open was announced.
+    told: bool,
+    /// Byte mode: the last read was small, wait a little before the next.
     nap: bool,
-}
-
-/// Bytes read since the exit was noticed. At that moment the pipe held at
-/// most its capacity, and all the program's output; reading that much more
-/// takes it all even if a grandchild keeps writing.
-#[derive(Debug, Clone, Copy)]
-struct Budget {
-    read: usize,
-    capacity: usize,
 }
 
 enum Ready {
     Pipe,
     Exited,
+    Interrupted,
     TimedOut,
 }
 
+/// How long a stderr held open after the exit stays quiet before gcviz says
+/// it is waiting: long enough for the program's last text to be shown
+/// first, and for a grandchild that is about to finish to go unremarked.
+const QUIET_BEFORE_TELLING: Duration = Duration::from_millis(200);
+
 impl Stderr {
-    /// `exited` is set, and `wake`'s writer dropped, when the program exits.
-    fn new(pipe: PipeReader, wake: PipeReader, exited: Arc<OnceLock<Instant>>) -> io::Result<Self> {
+    /// `wake`'s writer is dropped when the program exits.
+    fn new(
+        pipe: PipeReader,
+        packets: bool,
+        wake: PipeReader,
+        interrupts: Interrupts,
+    ) -> io::Result<Self> {
         // Room for bursts: a failure only leaves the kernel's default size.
         let _ = rustix::pipe::fcntl_setpipe_size(&pipe, PIPE_BYTES);
         // Non-blocking: read what is there, and wait (for data or the exit)
@@ -295,15 +360,17 @@ impl Stderr {
         rustix::io::ioctl_fionbio(&pipe, true)?;
         Ok(Stderr {
             pipe,
+            packets,
             wake,
-            exited,
-            after_exit: None,
+            exited: false,
+            interrupts,
+            told: false,
             nap: false,
         })
     }
 
     /// Waits until the pipe has something (or its end), the program exits,
-    /// or `timeout` passes.
+    /// or, after the exit, a Ctrl-C; or `timeout` passes.
     fn wait(&self, timeout: Option<Duration>) -> io::Result<Ready> {
         let timeout = timeout
             .map(Timespec::try_from)
@@ -312,61 +379,78 @@ impl Stderr {
         loop {
             let mut fds = [
                 PollFd::new(&self.pipe, PollFlags::IN),
-                PollFd::new(&self.wake, PollFlags::IN),
+                if self.exited {
+                    PollFd::new(&self.interrupts.rx, PollFlags::IN)
+                } else {
+                    PollFd::new(&self.wake, PollFlags::IN)
+                },
             ];
-            // After the exit the wake pipe stays readable: leave it out.
-            let n = if self.after_exit.is_some() { 1 } else { 2 };
-            match poll(&mut fds[..n], timeout.as_ref()) {
+            match poll(&mut fds, timeout.as_ref()) {
                 Err(rustix::io::Errno::INTR) => continue,
                 Err(e) => return Err(e.into()),
+                Ok(0) => return Ok(Ready::TimedOut),
                 Ok(_) if !fds[0].revents().is_empty() => return Ok(Ready::Pipe),
-                Ok(_) if n == 2 && !fds[1].revents().is_empty() => return Ok(Ready::Exited),
-                Ok(_) => return Ok(Ready::TimedOut),
+                Ok(_) if fds[1].revents().is_empty() => continue,
+                Ok(_) if self.exited => return Ok(Ready::Interrupted),
+                Ok(_) => return Ok(Ready::Exited),
             }
         }
-    }
-
-    /// The time after which a quiet pipe counts as ended, once the program
-    /// has exited.
-    fn deadline(&mut self) -> Option<Instant> {
-        let exited = *self.exited.get()?;
-        if self.after_exit.is_none() {
-            let capacity = rustix::pipe::fcntl_getpipe_size(&self.pipe).unwrap_or(PIPE_BYTES);
-            self.after_exit = Some(Budget { read: 0, capacity });
-        }
-        Some(exited + GRACE)
     }
 }
 
-impl Read for Stderr {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+impl Source for Stderr {
+    /// In packet mode, drains every write waiting in the pipe (up to what
+    /// `buf` holds), one read(2) each, before it returns: the pipe's slots
+    /// are freed as fast as they fill.
+    fn read_chunk(&mut self, buf: &mut [u8], packets: &mut Vec<u32>) -> io::Result<usize> {
         if std::mem::take(&mut self.nap) {
             thread::sleep(NAP);
         }
+        let mut filled = 0;
         loop {
-            let timeout = self
-                .deadline()
-                .map(|d| d.saturating_duration_since(Instant::now()));
-            if let (Some(Duration::ZERO), Some(b)) = (timeout, self.after_exit)
-                && b.read >= b.capacity
-            {
-                return Ok(0);
+            // A packet read into less room than a page loses the rest.
+            if self.packets && buf.len() - filled < rustix::pipe::PIPE_BUF {
+                return Ok(filled);
             }
-            match self.pipe.read(buf) {
+            match (&self.pipe).read(&mut buf[filled..]) {
+                Ok(0) => return Ok(filled),
+                Ok(n) if self.packets => {
+                    filled += n;
+                    packets.push(n as u32);
+                }
                 Ok(n) => {
-                    match self.after_exit.as_mut() {
-                        Some(b) => b.read += n,
-                        None => self.nap = n < SMALL_READ.min(buf.len()),
-                    }
+                    self.nap = !self.exited && n < SMALL_READ.min(buf.len());
                     return Ok(n);
                 }
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    if filled > 0 {
+                        return Ok(filled);
+                    }
+                    let timeout = (self.exited && !self.told).then_some(QUIET_BEFORE_TELLING);
+                    match self.wait(timeout)? {
+                        Ready::Pipe => {}
+                        Ready::TimedOut => {
+                            self.told = true;
+                            eprintln!(
+                                "gcviz: the program exited; its stderr is still open (a child \
+                                 process?): waiting for it to close, Ctrl-C to stop"
+                            );
+                        }
+                        Ready::Exited => {
+                            self.exited = true;
+                            // Only a Ctrl-C from now on stops the wait.
+                            self.interrupts.clear();
+                        }
+                        Ready::Interrupted => return Ok(0),
+                    }
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) if filled > 0 => {
+                    // Reported at the next read.
+                    let _ = e;
+                    return Ok(filled);
+                }
                 Err(e) => return Err(e),
-            }
-            match self.wait(timeout)? {
-                Ready::Pipe | Ready::Exited => continue,
-                Ready::TimedOut => return Ok(0),
             }
         }
     }
@@ -377,76 +461,138 @@ mod tests {
     use super::*;
 
     /// A program's stderr as the reader sees it: the pipe's writer (held
-    /// open, as by a grandchild, unless dropped) and the exit's setter.
-    fn stderr() -> (Stderr, io::PipeWriter, impl FnOnce(Instant)) {
-        let (pipe, writer) = io::pipe().unwrap();
-        let (wake, wake_writer) = io::pipe().unwrap();
-        let exited = Arc::new(OnceLock::new());
-        let stderr = Stderr::new(pipe, wake, exited.clone()).unwrap();
-        let exit = move |at| {
-            exited.set(at).unwrap();
-            drop(wake_writer);
-        };
-        (stderr, writer, exit)
+    /// open, as by a grandchild, unless dropped), the exit's setter and a
+    /// Ctrl-C.
+    struct Pipe {
+        writer: Option<OwnedFd>,
+        exit: Option<io::PipeWriter>,
+        interrupt: UnixStream,
     }
 
-    fn read_all(r: &mut Stderr) -> Vec<u8> {
+    fn stderr(packets: bool) -> (Stderr, Pipe) {
+        let flags = if packets {
+            PipeFlags::DIRECT | PipeFlags::CLOEXEC
+        } else {
+            PipeFlags::CLOEXEC
+        };
+        let (pipe, writer) = pipe::pipe_with(flags).unwrap();
+        let (wake, wake_writer) = io::pipe().unwrap();
+        let (rx, interrupt) = UnixStream::pair().unwrap();
+        rx.set_nonblocking(true).unwrap();
+        // A signal id that is never raised: the test sends on the socket.
+        let id = signal_hook::low_level::pipe::register(SIGQUIT, interrupt.try_clone().unwrap())
+            .unwrap();
+        let interrupts = Interrupts { rx, id };
+        let stderr = Stderr::new(PipeReader::from(pipe), packets, wake, interrupts).unwrap();
+        let p = Pipe {
+            writer: Some(writer),
+            exit: Some(wake_writer),
+            interrupt,
+        };
+        (stderr, p)
+    }
+
+    impl Pipe {
+        fn write(&self, b: &[u8]) {
+            let n = rustix::io::write(self.writer.as_ref().unwrap(), b).unwrap();
+            assert_eq!(n, b.len());
+        }
+        fn exit(&mut self) {
+            drop(self.exit.take());
+        }
+        fn close(&mut self) {
+            drop(self.writer.take());
+        }
+    }
+
+    /// Every chunk to the end: bytes and packet lengths.
+    fn read_all(r: &mut Stderr) -> (Vec<u8>, Vec<u32>) {
         let mut all = Vec::new();
-        r.read_to_end(&mut all).unwrap();
-        all
+        let mut lens = Vec::new();
+        let mut buf = vec![0; 64 * 1024];
+        loop {
+            let n = r.read_chunk(&mut buf, &mut lens).unwrap();
+            if n == 0 {
+                return (all, lens);
+            }
+            all.extend_from_slice(&buf[..n]);
+        }
     }
 
     #[test]
     fn end_of_file_ends_it_before_any_exit() {
-        let (mut r, mut w, _exit) = stderr();
-        w.write_all(b"last words\n").unwrap();
-        drop(w);
-        assert_eq!(read_all(&mut r), b"last words\n");
+        for packets in [false, true] {
+            let (mut r, mut p) = stderr(packets);
+            p.write(b"last words\n");
+            p.close();
+            assert_eq!(read_all(&mut r).0, b"last words\n");
+        }
     }
 
     #[test]
-    fn what_is_still_in_the_pipe_long_after_the_exit_is_read() {
-        let (mut r, mut w, exit) = stderr();
+    fn each_write_is_a_packet_of_its_own() {
+        let (mut r, mut p) = stderr(true);
+        for w in ["gc ", "7", " @", "first line\n", "\n"] {
+            p.write(w.as_bytes());
+        }
+        p.write(&[b'x'; 5000]);
+        p.close();
+        let (all, lens) = read_all(&mut r);
+        assert_eq!(all.len(), 3 + 1 + 2 + 11 + 1 + 5000);
+        // A write longer than a page arrives in page-sized packets.
+        assert_eq!(lens, [3, 1, 2, 11, 1, 4096, 904]);
+    }
+
+    #[test]
+    fn what_is_still_in_the_pipe_after_the_exit_is_read() {
+        let (mut r, mut p) = stderr(false);
         let lines: Vec<u8> = (0..3000)
             .flat_map(|i| format!("line {i}\n").into_bytes())
             .collect();
-        w.write_all(&lines).unwrap();
-        // The reader learns of the exit only now, well past the grace.
-        exit(Instant::now() - 10 * GRACE);
-        assert_eq!(read_all(&mut r), lines);
-        drop(w);
+        p.write(&lines);
+        p.exit();
+        p.close();
+        assert_eq!(read_all(&mut r).0, lines);
     }
 
     /// Reads to the end on another thread: a reader that never ends fails
     /// the test (after a generous wait) instead of hanging it.
     fn read_all_elsewhere(mut r: Stderr) -> std::sync::mpsc::Receiver<Vec<u8>> {
         let (tx, rx) = std::sync::mpsc::channel();
-        thread::spawn(move || tx.send(read_all(&mut r)));
+        thread::spawn(move || tx.send(read_all(&mut r).0));
         rx
     }
 
     const PATIENCE: Duration = Duration::from_secs(60);
 
     #[test]
-    fn a_pipe_held_open_ends_after_the_exit() {
-        let (r, w, exit) = stderr();
+    fn a_pipe_held_open_after_the_exit_is_read_until_it_closes() {
+        let (r, mut p) = stderr(true);
+        p.write(b"the program's last words\n");
+        p.exit();
         let got = read_all_elsewhere(r);
-        exit(Instant::now());
+        // A grandchild writes long after the program has gone.
+        thread::sleep(Duration::from_millis(300));
+        p.write(b"the grandchild's\n");
+        p.close();
         let got = got.recv_timeout(PATIENCE).expect("the reader did not end");
-        assert_eq!(got, b"");
-        drop(w);
+        assert_eq!(got, b"the program's last words\nthe grandchild's\n");
     }
 
     #[test]
-    fn a_grandchild_writing_without_end_cannot_hold_the_reader() {
-        let (r, mut w, exit) = stderr();
-        let capacity = rustix::pipe::fcntl_getpipe_size(&w).unwrap();
-        exit(Instant::now() - 10 * GRACE);
+    fn a_ctrl_c_after_the_exit_stops_waiting_for_a_pipe_held_open() {
+        let (r, mut p) = stderr(true);
+        // A Ctrl-C before the exit was the program's to handle.
+        (&p.interrupt).write_all(b"x").unwrap();
+        p.write(b"written\n");
+        p.exit();
         let got = read_all_elsewhere(r);
-        // Writes until the reader is gone.
-        thread::spawn(move || while w.write_all(&[b'x'; 4096]).is_ok() {});
+        thread::sleep(Duration::from_millis(300));
+        assert!(got.try_recv().is_err(), "ended before the Ctrl-C");
+        (&p.interrupt).write_all(b"x").unwrap();
         let got = got.recv_timeout(PATIENCE).expect("the reader did not end");
-        assert!(got.len() <= 2 * capacity, "read {}", got.len());
+        assert_eq!(got, b"written\n");
+        p.close();
     }
 
     #[test]

@@ -10,8 +10,8 @@ use std::thread::{self, JoinHandle};
 
 use crate::event::Event;
 use crate::hub::{Hub, Publisher};
-use crate::reader;
-use crate::trace::{Scanner, Sink, Stats};
+use crate::reader::{self, Source};
+use crate::trace::{Packets, Scanner, Sink, Stats};
 
 /// Chunks waiting between the reader and the parser.
 const QUEUE: usize = 256;
@@ -82,6 +82,22 @@ where
     R: Read + Send + 'static,
     W: Write + Send + 'static,
 {
+    spawn_source(reader::Bytes(input), text, hub, record)
+}
+
+/// [`spawn`] for any source, such as the program's stderr in wrapper mode,
+/// whose chunks may carry the boundaries of the program's writes: those go
+/// through the packet reassembler, the rest through the byte scanner.
+pub(crate) fn spawn_source<S, W>(
+    input: S,
+    text: W,
+    hub: Hub,
+    record: Option<Box<dyn Write + Send>>,
+) -> JoinHandle<io::Result<Stats>>
+where
+    S: Source + Send + 'static,
+    W: Write + Send + 'static,
+{
     let (tx, rx) = mpsc::sync_channel::<io::Result<reader::Chunk>>(QUEUE);
     let (recycle_tx, recycle_rx) = mpsc::channel::<reader::Chunk>();
     thread::Builder::new()
@@ -92,6 +108,8 @@ where
         .name("gcviz-parse".into())
         .spawn(move || {
             let mut scanner = Scanner::default();
+            let mut packets = Packets::default();
+            let mut said_joined = false;
             let mut out = Out {
                 text,
                 pending: Vec::new(),
@@ -104,9 +122,23 @@ where
                 match rx.recv() {
                     Ok(Ok(chunk)) => {
                         let mut sink = out.sink(&hub);
-                        scanner.feed(chunk.bytes(), &mut sink);
+                        if chunk.packets().is_empty() {
+                            scanner.feed(chunk.bytes(), &mut sink);
+                        } else {
+                            let (b, p) = (chunk.bytes(), chunk.packets());
+                            packets.feed(b, p, &mut scanner, &mut sink);
+                        }
                         sink.hub.set_stats(scanner.stats());
                         drop(sink);
+                        if packets.coalesced() && !said_joined {
+                            said_joined = true;
+                            out.flush();
+                            eprintln!(
+                                "gcviz: the program's stderr arrives with its writes joined \
+                                 (through a shell pipe, docker or ssh?): torn records are \
+                                 rebuilt from the bytes alone"
+                            );
+                        }
                         // The reader may have ended; then the buffer just goes.
                         let _ = recycle_tx.send(chunk);
                     }
@@ -116,7 +148,7 @@ where
                 out.flush();
             };
             let mut sink = out.sink(&hub);
-            scanner.finish(&mut sink);
+            packets.finish(&mut scanner, &mut sink);
             sink.hub.set_stats(scanner.stats());
             drop(sink);
             out.flush();

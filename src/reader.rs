@@ -8,33 +8,62 @@ use std::sync::mpsc::{Receiver, SyncSender};
 /// Bytes asked for per read.
 pub const CHUNK: usize = 64 * 1024;
 
+/// Where the bytes come from.
+pub trait Source {
+    /// Reads into `buf`, returning how many bytes (0 at the end). A source
+    /// that knows where each of the writer's writes began and ended (a
+    /// packet pipe) pushes their lengths to `packets`, in order, summing to
+    /// the count returned; a byte stream pushes nothing.
+    fn read_chunk(&mut self, buf: &mut [u8], packets: &mut Vec<u32>) -> io::Result<usize>;
+}
+
+/// A byte stream (a pipe, a file): no write boundaries.
+pub struct Bytes<R>(pub R);
+
+impl<R: Read> Source for Bytes<R> {
+    fn read_chunk(&mut self, buf: &mut [u8], _packets: &mut Vec<u32>) -> io::Result<usize> {
+        self.0.read(buf)
+    }
+}
+
 /// The bytes of one read, in a buffer that can be sent back for reuse.
 pub struct Chunk {
     buf: Vec<u8>,
     len: usize,
+    packets: Vec<u32>,
 }
 
 impl Chunk {
     pub fn bytes(&self) -> &[u8] {
         &self.buf[..self.len]
     }
+
+    /// The lengths of the writes the bytes were written in; empty when the
+    /// source does not know them.
+    pub fn packets(&self) -> &[u32] {
+        &self.packets
+    }
 }
 
 /// Reads `input` into chunks sent on `tx` until it ends or fails (the error
 /// is sent too). Chunks sent back on `recycle` are reused.
 pub fn read_loop(
-    mut input: impl Read,
+    mut input: impl Source,
     tx: SyncSender<io::Result<Chunk>>,
     recycle: Receiver<Chunk>,
 ) {
     loop {
         // A reused buffer is already CHUNK bytes long: nothing to zero.
-        let mut buf = recycle.try_recv().map(|c| c.buf).unwrap_or_default();
+        let (mut buf, mut packets) = recycle
+            .try_recv()
+            .map(|c| (c.buf, c.packets))
+            .unwrap_or_default();
         buf.resize(CHUNK, 0);
-        match input.read(&mut buf) {
+        packets.clear();
+        match input.read_chunk(&mut buf, &mut packets) {
             Ok(0) => return,
             Ok(len) => {
-                if tx.send(Ok(Chunk { buf, len })).is_err() {
+                if tx.send(Ok(Chunk { buf, len, packets })).is_err() {
                     return;
                 }
             }

@@ -62,16 +62,16 @@ pub async fn run(args: ServeArgs, program: Vec<OsString>) -> Result<u8> {
     let running = child::spawn(&program, &godebug)?;
     hub.update_status(true, |s| s.pid = Some(running.pid));
     let sampler = rss::spawn_for_child(running.alive.clone(), running.started, hub.clone());
-    let reader = ingest::spawn(running.stderr, std::io::stderr(), hub.clone(), record);
+    let reader = ingest::spawn_source(running.stderr, std::io::stderr(), hub.clone(), record);
     let status = running
         .exit
         .await
         .map_err(|_| Error::Usage("internal error: lost the program's exit status".into()))?
         .map_err(Error::Read)?;
     sampler.abort();
-    // The reader ends at the end of the program's stderr, or shortly after
-    // the exit if a grandchild holds it open: either way every byte the
-    // program wrote has been passed on when this returns.
+    // The reader ends at the end of the program's stderr, when a grandchild
+    // holding it open closes it too, or at Ctrl-C: every byte written
+    // before then has been passed on when this returns.
     let _ = tokio::task::spawn_blocking(move || reader.join()).await;
     let code = exit_code(status);
     hub.update_status(true, |s| {

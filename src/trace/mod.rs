@@ -5,12 +5,14 @@
 
 mod gc;
 mod num;
+mod packets;
 mod pieces;
 mod repair;
 mod scan;
 mod scav;
 mod shapes;
 
+pub use packets::{MAX_HOLD, Packets};
 pub use scan::{Limits, Scanner, Sink, Stats};
 
 use memchr::memmem;

@@ -929,3 +929,12 @@ fn strip_eol(line: &[u8]) -> &[u8] {
     let line = line.strip_suffix(b"\n").unwrap_or(line);
     line.strip_suffix(b"\r").unwrap_or(line)
 }
+
+/// For packet input (src/trace/packets.rs): what the reassembler decides
+/// that the scanner's own counts must show.
+impl Scanner {
+    /// Text that began a record but could not be rebuilt, passed through.
+    pub(crate) fn packet_unresolved(&mut self) {
+        self.stats.unresolved += 1;
+    }
+}
