@@ -16,12 +16,16 @@ use axum::middleware::{self, Next};
 use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use axum::serve::ListenerExt as _;
 use futures_util::stream::{self, Stream, StreamExt};
+use hyper::body::Incoming;
+use hyper_util::rt::{TokioIo, TokioTimer};
 use serde::Deserialize;
-use tokio::sync::Semaphore;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Instant;
 use tokio_stream::wrappers::BroadcastStream;
 use tokio_stream::wrappers::errors::BroadcastStreamRecvError;
+use tower::Service as _;
 
 use crate::hub::{Hub, Live};
 use crate::{snapshot, web};
@@ -35,6 +39,18 @@ pub const MAX_CLIENTS: usize = 256;
 /// A comment line every so often keeps proxies and browsers from closing a
 /// quiet stream.
 pub const HEARTBEAT: Duration = Duration::from_secs(15);
+/// TCP connections held at once, idle ones included: far below the file
+/// descriptor limit. When all are taken, a new connection closes the oldest
+/// one that has no live stream (idle, or in a request of milliseconds).
+pub const MAX_CONNECTIONS: usize = 512;
+/// A connection must send a whole request header this soon after it opens
+/// or after its previous request, else it is closed.
+pub const HEADER_TIMEOUT: Duration = Duration::from_secs(10);
+/// The kernel's send buffer per connection (it doubles it for bookkeeping):
+/// what a page that stops reading can pin in kernel memory.
+const SEND_BUFFER: usize = 64 * 1024;
+/// What hyper buffers per connection before it stops taking more from a stream.
+const WRITE_BUFFER: usize = 64 * 1024;
 
 const CSP: &str = "default-src 'self'; img-src 'self' data: blob:; style-src 'self'; script-src 'self'; connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'";
 
@@ -52,8 +68,9 @@ pub struct Access {
 pub struct App {
     pub hub: Hub,
     pub access: Arc<Access>,
-    clients: Arc<Semaphore>,
+    clients: Arc<Clients>,
     heartbeat: Duration,
+    header_timeout: Duration,
 }
 
 impl App {
@@ -61,9 +78,16 @@ impl App {
         App {
             hub,
             access: Arc::new(access),
-            clients: Arc::new(Semaphore::new(MAX_CLIENTS)),
+            clients: Arc::new(Clients::default()),
             heartbeat: HEARTBEAT,
+            header_timeout: HEADER_TIMEOUT,
         }
+    }
+
+    /// Sets the request header timeout (tests use a short one).
+    pub fn with_header_timeout(mut self, timeout: Duration) -> Self {
+        self.header_timeout = timeout;
+        self
     }
 
     /// Sets the heartbeat interval (tests use a short one).
@@ -93,6 +117,7 @@ async fn guard(State(app): State<App>, req: Request, next: Next) -> Response {
     }
     let path = req.uri().path();
     let public = web::asset(path).is_some();
+    let api = !public;
     if !public
         && let Some(token) = &app.access.token
         && !presented_token(&req).is_some_and(|t| constant_time_eq(t.as_bytes(), token.as_bytes()))
@@ -114,6 +139,10 @@ async fn guard(State(app): State<App>, req: Request, next: Next) -> Response {
         HeaderValue::from_static("no-referrer"),
     );
     h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    if api {
+        // Live data: a cache (or the back button) must never show an old run.
+        h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    }
     res
 }
 
@@ -207,8 +236,13 @@ struct RssRecord<'a> {
 /// `/events`: a snapshot (or, with `Last-Event-ID`, the records missed), then
 /// every record as it is parsed. A client that falls behind is told to
 /// resynchronise and its stream ends; the others never notice.
-async fn events(State(app): State<App>, headers: HeaderMap) -> Response {
-    let Ok(permit) = app.clients.clone().try_acquire_owned() else {
+async fn events(
+    State(app): State<App>,
+    conn: Option<axum::Extension<Arc<Conn>>>,
+    headers: HeaderMap,
+) -> Response {
+    let conn = conn.map(|axum::Extension(c)| c);
+    let Some(client) = app.clients.admit(conn.clone()) else {
         return (
             StatusCode::SERVICE_UNAVAILABLE,
             "gcviz: too many pages open\n",
@@ -218,11 +252,14 @@ async fn events(State(app): State<App>, headers: HeaderMap) -> Response {
     let hub = app.hub.clone();
     hub.update_status(false, |s| s.counts.clients += 1);
     let rx = hub.subscribe();
-    let last_id = headers
+    // An id this stream never gave (a page left open across a restart, or
+    // past u64) gets a snapshot, as a new page does.
+    let from = headers
         .get("last-event-id")
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.trim().parse::<u64>().ok());
-    let resumed = last_id.and_then(|id| hub.since(id + 1).map(|evs| (id + 1, evs)));
+        .and_then(|v| v.trim().parse::<u64>().ok())
+        .and_then(|id| id.checked_add(1));
+    let resumed = from.and_then(|from| hub.resume(from).map(|evs| (from, evs)));
     let (first, mut next_seq): (Vec<SseEvent>, u64) = match resumed {
         Some((from, evs)) => {
             let next = from + evs.len() as u64;
@@ -235,7 +272,10 @@ async fn events(State(app): State<App>, headers: HeaderMap) -> Response {
     };
     let guard = ClientGuard {
         hub: hub.clone(),
-        _permit: permit,
+        clients: app.clients.clone(),
+        client: client.clone(),
+        // While the stream lives, its connection is not idle.
+        _conn: conn.map(Conn::streaming),
     };
     let live = BroadcastStream::new(rx)
         .scan(false, move |ended, msg| {
@@ -268,7 +308,92 @@ async fn events(State(app): State<App>, headers: HeaderMap) -> Response {
         })
         .filter_map(std::future::ready);
     let stream = stream::iter(first).chain(live).map(Ok::<_, Infallible>);
+    let evicted = client.clone();
+    let stream = watched(stream, client).take_until(async move { evicted.evict.notified().await });
     sse(stream, app.heartbeat)
+}
+
+/// Tracks whether the page takes what its stream offers: a stream handed an
+/// event and not asked for the next one is stalled (the connection's buffers
+/// are full because the page does not read).
+fn watched<S: Stream + Unpin>(mut inner: S, client: Arc<Client>) -> impl Stream<Item = S::Item> {
+    stream::poll_fn(move |cx| {
+        client.asked();
+        let next = inner.poll_next_unpin(cx);
+        if let std::task::Poll::Ready(Some(_)) = next {
+            client.handed();
+        }
+        next
+    })
+}
+
+/// The pages connected to `/events`, at most [`MAX_CLIENTS`].
+#[derive(Default)]
+struct Clients {
+    open: Mutex<Vec<Arc<Client>>>,
+}
+
+/// One page's stream.
+#[derive(Default)]
+pub struct Client {
+    /// Since when an event handed to the stream waits to be taken.
+    stalled_since: Mutex<Option<Instant>>,
+    evict: tokio::sync::Notify,
+    /// Its connection, closed with it: a stalled stream is not polled, so
+    /// ending the stream alone would free nothing.
+    conn: Option<Arc<Conn>>,
+}
+
+/// A page whose stream has been stalled this long may give its place to a
+/// new one.
+const STALLED: Duration = Duration::from_secs(1);
+
+impl Client {
+    fn asked(&self) {
+        *lock(&self.stalled_since) = None;
+    }
+
+    fn handed(&self) {
+        lock(&self.stalled_since).get_or_insert_with(Instant::now);
+    }
+}
+
+impl Clients {
+    /// A place for a new page: a free one, or the one of the page stalled
+    /// longest (it does not read; it is told to go). None when every page
+    /// reads.
+    fn admit(&self, conn: Option<Arc<Conn>>) -> Option<Arc<Client>> {
+        let mut open = lock(&self.open);
+        if open.len() >= MAX_CLIENTS {
+            let now = Instant::now();
+            let slowest = open
+                .iter()
+                .enumerate()
+                .filter_map(|(i, c)| Some((i, (*lock(&c.stalled_since))?)))
+                .filter(|(_, since)| now.duration_since(*since) >= STALLED)
+                .min_by_key(|(_, since)| *since)?
+                .0;
+            let slowest = open.swap_remove(slowest);
+            slowest.evict.notify_one();
+            if let Some(c) = &slowest.conn {
+                c.evict.notify_one();
+            }
+        }
+        let client = Arc::new(Client {
+            conn,
+            ..Client::default()
+        });
+        open.push(client.clone());
+        Some(client)
+    }
+
+    fn leave(&self, client: &Arc<Client>) {
+        lock(&self.open).retain(|c| !Arc::ptr_eq(c, client));
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 fn sse(
@@ -287,11 +412,14 @@ fn sse(
 /// Counts a connected page until its stream is dropped.
 struct ClientGuard {
     hub: Hub,
-    _permit: tokio::sync::OwnedSemaphorePermit,
+    clients: Arc<Clients>,
+    client: Arc<Client>,
+    _conn: Option<Streaming>,
 }
 
 impl Drop for ClientGuard {
     fn drop(&mut self) {
+        self.clients.leave(&self.client);
         self.hub.update_status(false, |s| {
             s.counts.clients = s.counts.clients.saturating_sub(1)
         });
@@ -470,10 +598,104 @@ pub async fn serve(listener: tokio::net::TcpListener, app: App) -> std::io::Resu
             }
         }
     });
-    // Each event is small and must leave at once: without TCP_NODELAY a
-    // small write waits behind the browser's delayed ACK (up to 40 ms).
-    let listener = listener.tap_io(|tcp| {
+    let header_timeout = app.header_timeout;
+    let router = router(app);
+    let conns = Arc::new(Conns::default());
+    loop {
+        let tcp = match listener.accept().await {
+            Ok((tcp, _)) => tcp,
+            // Out of descriptors or memory for a moment: the connections
+            // held are bounded, so this passes.
+            Err(_) => {
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                continue;
+            }
+        };
+        // Each event is small and must leave at once: without TCP_NODELAY a
+        // small write waits behind the browser's delayed ACK (up to 40 ms).
         let _ = tcp.set_nodelay(true);
-    });
-    axum::serve(listener, router(app)).await
+        let _ = rustix::net::sockopt::set_socket_send_buffer_size(&tcp, SEND_BUFFER);
+        let Some(conn) = conns.admit() else {
+            continue;
+        };
+        let router = router.clone();
+        let conns = conns.clone();
+        tokio::spawn(async move {
+            let for_requests = conn.clone();
+            let service = hyper::service::service_fn(move |mut req: Request<Incoming>| {
+                req.extensions_mut().insert(for_requests.clone());
+                router.clone().call(req)
+            });
+            let mut http = hyper::server::conn::http1::Builder::new();
+            http.timer(TokioTimer::new())
+                .header_read_timeout(header_timeout)
+                .max_buf_size(WRITE_BUFFER);
+            let serving = http.serve_connection(TokioIo::new(tcp), service);
+            tokio::select! {
+                _ = serving => {}
+                () = conn.evict.notified() => {}
+            }
+            conns.leave(&conn);
+        });
+    }
+}
+
+/// The open connections, at most [`MAX_CONNECTIONS`].
+#[derive(Default)]
+struct Conns {
+    open: Mutex<Vec<Arc<Conn>>>,
+}
+
+/// One TCP connection.
+pub struct Conn {
+    opened: Instant,
+    /// Live `/events` streams on it: while any, it is not idle.
+    streams: AtomicUsize,
+    evict: tokio::sync::Notify,
+}
+
+/// Marks a connection busy with a stream while it lives.
+struct Streaming(Arc<Conn>);
+
+impl Conn {
+    fn streaming(self: Arc<Self>) -> Streaming {
+        self.streams.fetch_add(1, Ordering::SeqCst);
+        Streaming(self)
+    }
+}
+
+impl Drop for Streaming {
+    fn drop(&mut self) {
+        self.0.streams.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+impl Conns {
+    /// A place for a new connection: a free one, or the oldest connection's
+    /// without a live stream, which is closed. None when every connection
+    /// carries a stream (at most [`MAX_CLIENTS`] do, so only if the limits
+    /// are set so).
+    fn admit(&self) -> Option<Arc<Conn>> {
+        let mut open = lock(&self.open);
+        if open.len() >= MAX_CONNECTIONS {
+            let oldest = open
+                .iter()
+                .enumerate()
+                .filter(|(_, c)| c.streams.load(Ordering::SeqCst) == 0)
+                .min_by_key(|(_, c)| c.opened)?
+                .0;
+            open.swap_remove(oldest).evict.notify_one();
+        }
+        let conn = Arc::new(Conn {
+            opened: Instant::now(),
+            streams: AtomicUsize::new(0),
+            evict: tokio::sync::Notify::new(),
+        });
+        open.push(conn.clone());
+        Some(conn)
+    }
+
+    fn leave(&self, conn: &Arc<Conn>) {
+        lock(&self.open).retain(|c| !Arc::ptr_eq(c, conn));
+    }
 }
