@@ -358,7 +358,7 @@ mod tests {
     #[test]
     fn sums_of_printed_decimals_are_written_as_decimals() {
         let stw = 0.021 + 0.035;
-        assert_eq!(serde_json::to_string(&stw).unwrap(), "0.055999999999999994");
+        assert_eq!(serde_json::to_string(&stw).unwrap(), "0.05600000000000001");
         assert_eq!(serde_json::to_string(&round_derived(stw)).unwrap(), "0.056");
         assert_eq!(round_derived(0.1 + 0.2), 0.3);
         assert_eq!(round_derived(1234.5), 1234.5);
