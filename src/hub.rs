@@ -144,6 +144,10 @@ impl Publisher<'_> {
         c.unresolved = s.unresolved;
         c.gaps = s.gaps;
         c.long_lines = s.long_lines;
+        if s.records > 0 {
+            // The trace came after all: the hint no longer applies.
+            self.state.status.hint = None;
+        }
     }
 }
 

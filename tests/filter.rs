@@ -308,21 +308,47 @@ fn input_with_a_trace_gets_no_hint() {
 }
 
 #[test]
-fn a_program_without_a_trace_for_ten_seconds_gets_a_hint() {
+fn a_program_without_a_trace_for_ten_seconds_gets_a_hint_until_one_comes() {
+    let log = fixtures().join("handmade/go1.18-scav.log");
+    let script = format!("sleep 12; cat '{}' >&2; exec sleep 60", log.display());
     let mut child = gcviz()
-        .args(["--no-server", "--exit-with-program", "sleep", "60"])
+        .args(["--exit-with-program", "sh", "-c", &script])
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
     let mut err = BufReader::new(child.stderr.take().unwrap());
-    let start = Instant::now();
     let mut line = String::new();
     err.read_line(&mut line).unwrap();
+    let base = line
+        .trim()
+        .strip_prefix("gcviz: live page at ")
+        .unwrap_or_else(|| panic!("{line}"))
+        .to_string();
+    let start = Instant::now();
+    line.clear();
+    err.read_line(&mut line).unwrap();
+    let waited = start.elapsed();
+    let status = |base: &str| -> serde_json::Value {
+        serde_json::from_str(&http_get(base, "/api/status")).unwrap()
+    };
+    let hinted = status(&base);
+    // Then the trace arrives: the page's hint goes.
+    let mut later = status(&base);
+    while later["counts"]["records"] == 0 && start.elapsed() < PATIENCE {
+        thread::sleep(Duration::from_millis(100));
+        later = status(&base);
+    }
     let _ = child.kill();
     let _ = child.wait();
     assert!(line.contains(HINT), "{line}");
-    assert!(start.elapsed() >= Duration::from_secs(9), "too soon");
+    assert!(waited >= Duration::from_secs(9), "too soon: {waited:?}");
+    assert!(
+        hinted["hint"].as_str().is_some_and(|h| h.contains(HINT)),
+        "{hinted}"
+    );
+    assert!(later["counts"]["records"].as_u64() > Some(0), "{later}");
+    assert!(later["hint"].is_null(), "{later}");
 }
 
 fn http_get(base: &str, path: &str) -> String {
