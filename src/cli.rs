@@ -85,7 +85,8 @@ pub struct ServeArgs {
     #[arg(short, long)]
     pub open: bool,
 
-    /// Access token for the page (generated when binding beyond loopback).
+    /// Access token for the page, at least 16 characters (generated when
+    /// binding beyond loopback). Not passed on to the program.
     #[arg(long, env = "GCVIZ_TOKEN", hide_env_values = true)]
     pub token: Option<String>,
 

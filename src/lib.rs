@@ -115,7 +115,7 @@ pub(crate) fn hint_later_if_no_trace(hub: &Hub, hint: &'static str) {
     });
 }
 
-/// The exit code when gcviz could not write an output (reported already).
+/// Whether gcviz could not write one of its outputs (reported already).
 pub(crate) fn write_failed(hub: &Hub) -> bool {
     !hub.status().errors.is_empty()
 }

@@ -94,9 +94,9 @@ pub async fn run(args: ServeArgs, program: Vec<OsString>) -> Result<u8> {
         s.signal = status.signal();
     });
     match url {
-        // Nobody reads gcviz's stderr any more: nothing to say Ctrl-C on.
-        Some(_) if closed => {}
-        Some(url) if keep_serving(&args) => {
+        // Unless nobody reads gcviz's stderr any more: nothing to say
+        // "press Ctrl-C" on.
+        Some(url) if keep_serving(&args) && !closed => {
             serve_until_interrupted(&url, &exited_how(status)).await
         }
         _ => let_pages_see_the_end(&hub).await,
