@@ -730,6 +730,16 @@ fn get_status(addr: SocketAddr) -> String {
 async fn idle_connections_are_capped_and_the_oldest_make_room() {
     use gcviz::server::MAX_CONNECTIONS;
     let addr = serve_hardened(App::new(hub_with(1, HistoryLimits::default()), loopback())).await;
+    // Client and server ends both live in this process: room for both.
+    use rustix::process::{Resource, Rlimit, getrlimit, setrlimit};
+    let limit = getrlimit(Resource::Nofile);
+    let _ = setrlimit(
+        Resource::Nofile,
+        Rlimit {
+            current: limit.maximum,
+            maximum: limit.maximum,
+        },
+    );
     tokio::task::spawn_blocking(move || {
         let extra = 50;
         let mut idle: Vec<TcpStream> = (0..MAX_CONNECTIONS + extra)
