@@ -104,6 +104,8 @@ pub fn spawn(program: &[OsString], godebug: &OsStr) -> Result<Running> {
     command
         .args(&program[1..])
         .env("GODEBUG", godebug)
+        // gcviz's secret, not the program's.
+        .env_remove("GCVIZ_TOKEN")
         .stderr(Stdio::from(pipe_writer));
     die_with_parent(&mut command);
 
@@ -206,6 +208,47 @@ impl Drop for Interrupts {
     }
 }
 
+/// Checks that `program` names a file gcviz could start, as the shell would
+/// find it, so that a typo fails before any URL is printed. The error is
+/// the one starting it would give (127 not found, 126 not runnable).
+pub fn resolve(program: &[OsString]) -> Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    let Some(name) = program.first() else {
+        return Ok(());
+    };
+    let spawn_error = |source| Error::Spawn {
+        program: name.to_string_lossy().into_owned(),
+        source,
+    };
+    let runnable = |p: &std::path::Path| -> io::Result<()> {
+        let m = std::fs::metadata(p)?;
+        if m.is_dir() || m.permissions().mode() & 0o111 == 0 {
+            return Err(io::Error::from(io::ErrorKind::PermissionDenied));
+        }
+        Ok(())
+    };
+    if name.as_encoded_bytes().contains(&b'/') {
+        return runnable(name.as_ref()).map_err(spawn_error);
+    }
+    let path = std::env::var_os("PATH").unwrap_or_else(|| "/usr/local/bin:/usr/bin:/bin".into());
+    let mut found = Err(io::Error::from(io::ErrorKind::NotFound));
+    for dir in std::env::split_paths(&path) {
+        let dir = if dir.as_os_str().is_empty() {
+            std::path::PathBuf::from(".")
+        } else {
+            dir
+        };
+        match runnable(&dir.join(name)) {
+            Ok(()) => return Ok(()),
+            // Like execvp: a file found but not runnable is remembered, and
+            // the search goes on.
+            Err(e) if e.kind() == io::ErrorKind::PermissionDenied => found = Err(e),
+            Err(_) => {}
+        }
+    }
+    found.map_err(spawn_error)
+}
+
 /// Asks the kernel to kill the program if gcviz dies, so it is never left
 /// running unseen (its stderr would have no reader anyway). SIGKILL rather
 /// than SIGTERM: a program that ignores SIGTERM must not outlive gcviz.
@@ -249,11 +292,16 @@ fn wait_until_exited(pid: u32) {
     }
 }
 
+/// The Ctrl-C that makes gcviz kill the program.
+const KILL_AT_INTERRUPT: u32 = 3;
+
 /// What to do with a signal gcviz received while the program runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Action {
     Forward(i32),
-    /// The second interrupt: the user means it.
+    /// The third interrupt: the program did not stop at two, the user means
+    /// it. (Many programs take a second Ctrl-C as "quit now"; that one must
+    /// reach them.)
     Kill,
     /// The program received it already.
     Nothing,
@@ -265,7 +313,7 @@ enum Action {
 /// `interrupts` counts SIGINTs so far, this one included.
 fn decide(signal: i32, delivered: bool, interrupts: u32) -> Action {
     match (signal, delivered) {
-        (SIGINT, _) if interrupts >= 2 => Action::Kill,
+        (SIGINT, _) if interrupts >= KILL_AT_INTERRUPT => Action::Kill,
         (_, true) => Action::Nothing,
         (s, false) => Action::Forward(s),
     }
@@ -287,7 +335,12 @@ fn forward_signals(mut signals: SignalsInfo<WithOrigin>, alive: Alive) {
                     let delivered = matches!(cause, Cause::Kernel) && same_group(pid);
                     let (sig, what) = match decide(signal, delivered, interrupts) {
                         Action::Forward(s) => (Signal::from_named_raw(s), "forward"),
-                        Action::Kill => (Some(Signal::KILL), "kill"),
+                        Action::Kill => {
+                            crate::say(&format!(
+                                "Ctrl-C {interrupts} times: killing the program (SIGKILL)"
+                            ));
+                            (Some(Signal::KILL), "kill")
+                        }
                         Action::Nothing => return,
                     };
                     if let (Some(sig), Some(p)) = (sig, Pid::from_raw(pid as i32))
@@ -297,6 +350,7 @@ fn forward_signals(mut signals: SignalsInfo<WithOrigin>, alive: Alive) {
                     }
                 });
                 if forwarded.is_none() && signal != SIGINT {
+                    crate::record::flush();
                     let _ = signal_hook::low_level::emulate_default_handler(signal);
                 }
             }
@@ -602,9 +656,15 @@ mod tests {
     }
 
     #[test]
-    fn second_interrupt_kills_whatever_its_origin() {
-        assert_eq!(decide(SIGINT, true, 2), Action::Kill);
-        assert_eq!(decide(SIGINT, false, 3), Action::Kill);
+    fn second_interrupt_reaches_the_program() {
+        assert_eq!(decide(SIGINT, true, 2), Action::Nothing);
+        assert_eq!(decide(SIGINT, false, 2), Action::Forward(SIGINT));
+    }
+
+    #[test]
+    fn third_interrupt_kills_whatever_its_origin() {
+        assert_eq!(decide(SIGINT, true, 3), Action::Kill);
+        assert_eq!(decide(SIGINT, false, 4), Action::Kill);
     }
 
     #[test]

@@ -23,12 +23,9 @@ pub struct Cli {
     pub serve: ServeArgs,
 
     /// The Go program to run and its arguments (put `--` before it if it
-    /// shares a name with a gcviz subcommand).
-    #[arg(
-        value_name = "PROGRAM",
-        trailing_var_arg = true,
-        allow_hyphen_values = true
-    )]
+    /// shares a name with a gcviz subcommand). gcviz's own options come
+    /// before it; an option gcviz does not know is an error, not a program.
+    #[arg(value_name = "PROGRAM", trailing_var_arg = true)]
     pub program: Vec<OsString>,
 }
 
@@ -69,12 +66,14 @@ pub struct DemoArgs {
 /// Where and how the live page is served.
 #[derive(Debug, Clone, Args)]
 pub struct ServeArgs {
-    /// Address to listen on. Anything but loopback requires the access token.
+    /// Address to listen on (an IP address or `localhost`). Anything but
+    /// loopback requires the access token.
     #[arg(
         short = 'i',
         long = "bind",
         default_value = "127.0.0.1",
-        value_name = "ADDR"
+        value_name = "ADDR",
+        value_parser = parse_bind
     )]
     pub bind: IpAddr,
 
@@ -86,7 +85,8 @@ pub struct ServeArgs {
     #[arg(short, long)]
     pub open: bool,
 
-    /// Access token for the page (generated when binding beyond loopback).
+    /// Access token for the page, at least 16 characters (generated when
+    /// binding beyond loopback). Not passed on to the program.
     #[arg(long, env = "GCVIZ_TOKEN", hide_env_values = true)]
     pub token: Option<String>,
 
@@ -110,4 +110,22 @@ pub struct ServeArgs {
     /// Do not start the web server (pass output through and parse only).
     #[arg(long)]
     pub no_server: bool,
+}
+
+/// `--bind`: an IP address, or a host name such as `localhost` resolved
+/// once (its first address).
+fn parse_bind(s: &str) -> Result<IpAddr, String> {
+    if let Ok(ip) = s.parse() {
+        return Ok(ip);
+    }
+    if s.eq_ignore_ascii_case("localhost") {
+        return Ok(IpAddr::V4(std::net::Ipv4Addr::LOCALHOST));
+    }
+    use std::net::ToSocketAddrs;
+    (s, 0)
+        .to_socket_addrs()
+        .ok()
+        .and_then(|mut a| a.next())
+        .map(|a| a.ip())
+        .ok_or_else(|| format!("not an IP address or a known host name: {s}"))
 }

@@ -114,16 +114,22 @@ pub struct Gc {
     /// GC under gcstoptheworld).
     pub forced: bool,
     /// Stop-the-world time: the sum of the stop-the-world clock phases.
+    #[serde(serialize_with = "derived")]
     pub stw_ms: f64,
     /// Concurrent mark wall time.
+    #[serde(serialize_with = "derived")]
     pub mark_ms: f64,
     /// Mark assist CPU time (goroutines made to help the GC).
+    #[serde(serialize_with = "derived")]
     pub assist_cpu_ms: f64,
     /// Background (dedicated + fractional) mark worker CPU time.
+    #[serde(serialize_with = "derived")]
     pub bg_cpu_ms: f64,
     /// Idle mark worker CPU time (otherwise idle Ps; not a cost to the program).
+    #[serde(serialize_with = "derived")]
     pub idle_cpu_ms: f64,
     /// All CPU time of the cycle except idle marking.
+    #[serde(serialize_with = "derived")]
     pub gc_cpu_ms: f64,
 }
 
@@ -172,6 +178,7 @@ pub struct LegacyGc {
     pub steal_count: Option<u64>,
     pub yields: Option<[u64; 3]>,
     /// The whole collection stopped the world: the sum of its times, in ms.
+    #[serde(serialize_with = "derived")]
     pub stw_ms: f64,
 }
 
@@ -278,10 +285,13 @@ impl Record {
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
 pub struct Window {
     /// GC CPU (all but idle marking) over wall time x GOMAXPROCS, recent window.
+    #[serde(serialize_with = "derived")]
     pub gc_cpu_window_pct: f64,
     /// Mark assist CPU share over the same window.
+    #[serde(serialize_with = "derived")]
     pub assist_window_pct: f64,
     /// GC cycles per minute over the same window.
+    #[serde(serialize_with = "derived")]
     pub gc_per_min: f64,
 }
 
@@ -300,6 +310,7 @@ pub struct Event {
     /// Time on the stream's timeline in seconds: a gc record's `at_s` plus the
     /// length of the processes before it; other records take the time of the
     /// last gc record. None before any timed record.
+    #[serde(serialize_with = "derived_opt")]
     pub t_s: Option<f64>,
     #[serde(flatten)]
     pub record: Record,
@@ -312,6 +323,45 @@ pub struct Event {
     pub raw: Box<[u8]>,
 }
 
+/// A value gcviz computed from printed decimals (a sum, a ratio), rounded
+/// to 1e-9 so that it is written as the trace would have written it:
+/// `0.021+0.035` is `0.056`, not `0.055999999999999994`. Far finer than
+/// anything the runtime prints (microseconds at best).
+pub fn round_derived(v: f64) -> f64 {
+    // Beyond 1e6 the product would pass 2^53 and the rounding do nothing.
+    if v.is_finite() && v.abs() < 1e6 {
+        (v * 1e9).round() / 1e9
+    } else {
+        v
+    }
+}
+
+fn derived<S: Serializer>(v: &f64, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_f64(round_derived(*v))
+}
+
+fn derived_opt<S: Serializer>(v: &Option<f64>, s: S) -> Result<S::Ok, S::Error> {
+    match v {
+        Some(v) => s.serialize_some(&round_derived(*v)),
+        None => s.serialize_none(),
+    }
+}
+
 fn as_text<S: Serializer>(raw: &[u8], s: S) -> Result<S::Ok, S::Error> {
     s.serialize_str(&String::from_utf8_lossy(raw))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::round_derived;
+
+    #[test]
+    fn sums_of_printed_decimals_are_written_as_decimals() {
+        let stw = 0.021 + 0.035;
+        assert_eq!(serde_json::to_string(&stw).unwrap(), "0.05600000000000001");
+        assert_eq!(serde_json::to_string(&round_derived(stw)).unwrap(), "0.056");
+        assert_eq!(round_derived(0.1 + 0.2), 0.3);
+        assert_eq!(round_derived(1234.5), 1234.5);
+        assert!(round_derived(f64::NAN).is_nan());
+    }
 }

@@ -29,6 +29,12 @@ pub struct Status {
     pub env: Env,
     /// Window of the GC CPU and frequency figures, in seconds.
     pub window_s: f64,
+    /// Outputs gcviz could not write and stopped writing (the pass-through,
+    /// the `--record` file), one sentence each.
+    pub errors: Vec<String>,
+    /// What to check when no trace has arrived (not a Go program? `2>&1`
+    /// forgotten?); none once a record is seen.
+    pub hint: Option<String>,
 }
 
 /// The Go settings that explain a heap goal, as seen in the environment.
@@ -138,6 +144,10 @@ impl Publisher<'_> {
         c.unresolved = s.unresolved;
         c.gaps = s.gaps;
         c.long_lines = s.long_lines;
+        if s.records > 0 {
+            // The trace came after all: the hint no longer applies.
+            self.state.status.hint = None;
+        }
     }
 }
 
@@ -234,6 +244,17 @@ impl Hub {
     /// Records from `seq` on, if still kept whole.
     pub fn since(&self, seq: u64) -> Option<Vec<Arc<Event>>> {
         self.state().history.since(seq)
+    }
+
+    /// Records from `seq` on, for a page resuming after `seq - 1`: none when
+    /// `seq` lies beyond the stream (a page from an earlier run), which
+    /// needs a snapshot rather than an empty resume.
+    pub fn resume(&self, seq: u64) -> Option<Vec<Arc<Event>>> {
+        let st = self.state();
+        if seq > st.history.total() {
+            return None;
+        }
+        st.history.since(seq)
     }
 
     /// One record, if still kept whole.

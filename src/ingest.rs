@@ -20,10 +20,45 @@ const QUEUE: usize = 256;
 struct Out<W: Write> {
     text: W,
     pending: Vec<u8>,
-    /// The pass-through destination failed (a closed terminal): keep
-    /// consuming the program's output, stop writing.
-    broken: bool,
+    /// The pass-through destination failed (a full disk): reported once,
+    /// no longer written; the program's output is still read and parsed.
+    text_failed: bool,
+    /// The reader of the pass-through went away (a closed pipe): gcviz stops
+    /// reading, as `cat` would, so that the writer learns it too.
+    closed: bool,
     record: Option<Box<dyn Write + Send>>,
+    /// Writing the record file failed during a chunk: reported at its end
+    /// (the hub is held while the chunk's records are published).
+    record_failed: Option<io::Error>,
+    /// Where write failures are reported (the page's status).
+    hub: Hub,
+}
+
+/// The error ingestion ends with when the reader of its pass-through text
+/// went away: see [`output_closed`].
+#[derive(Debug)]
+struct OutputClosed;
+
+impl std::fmt::Display for OutputClosed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("the output was closed")
+    }
+}
+
+impl std::error::Error for OutputClosed {}
+
+/// Whether ingestion stopped because the reader of the pass-through text
+/// went away (`gcviz | head -1`): not a failure, the end of the pipeline.
+pub fn output_closed(e: &io::Error) -> bool {
+    e.get_ref().is_some_and(|inner| inner.is::<OutputClosed>())
+}
+
+/// Says once, on stderr and in the page's status, that `what` can no longer
+/// be written.
+fn report(hub: &Hub, what: &str, e: &io::Error) {
+    let msg = format!("cannot write {what}: {e}; gcviz stopped writing it");
+    crate::say(&msg);
+    hub.update_status(true, |s| s.errors.push(msg));
 }
 
 /// The scanner's sink for one chunk of input: records go to the hub through
@@ -35,11 +70,11 @@ struct ChunkSink<'a, W: Write> {
 
 impl<W: Write> Sink for ChunkSink<'_, W> {
     fn record(&mut self, event: Arc<Event>) {
-        if let Some(f) = self.out.record.as_mut() {
-            let ok = f.write_all(&event.raw).and_then(|()| f.write_all(b"\n"));
-            if ok.is_err() {
-                self.out.record = None;
-            }
+        if let Some(f) = self.out.record.as_mut()
+            && let Err(e) = f.write_all(&event.raw).and_then(|()| f.write_all(b"\n"))
+        {
+            self.out.record = None;
+            self.out.record_failed = Some(e);
         }
         self.hub.publish(event);
     }
@@ -58,15 +93,33 @@ impl<W: Write> Out<W> {
         }
     }
 
+    /// Writes the text held for the chunk, and the record file's buffer, so
+    /// that gcviz ending at any moment loses at most the chunk in progress.
     fn flush(&mut self) {
-        if !self.broken && !self.pending.is_empty() {
+        if !self.text_failed && !self.closed && !self.pending.is_empty() {
             let res = self
                 .text
                 .write_all(&self.pending)
                 .and_then(|()| self.text.flush());
-            self.broken = res.is_err();
+            match res {
+                Ok(()) => {}
+                Err(e) if e.kind() == io::ErrorKind::BrokenPipe => self.closed = true,
+                Err(e) => {
+                    report(&self.hub, "the program's output", &e);
+                    self.text_failed = true;
+                }
+            }
         }
         self.pending.clear();
+        if let Some(e) = self.record_failed.take() {
+            report(&self.hub, "the --record file", &e);
+        }
+        if let Some(f) = self.record.as_mut()
+            && let Err(e) = f.flush()
+        {
+            self.record = None;
+            report(&self.hub, "the --record file", &e);
+        }
     }
 }
 
@@ -113,8 +166,11 @@ where
             let mut out = Out {
                 text,
                 pending: Vec::new(),
-                broken: false,
+                text_failed: false,
+                closed: false,
                 record,
+                record_failed: None,
+                hub: hub.clone(),
             };
             let result = loop {
                 // Held text waits for more input, never for a clock: what is
@@ -146,15 +202,15 @@ where
                     Err(_) => break Ok(()),
                 }
                 out.flush();
+                if out.closed {
+                    break Err(io::Error::new(io::ErrorKind::BrokenPipe, OutputClosed));
+                }
             };
             let mut sink = out.sink(&hub);
             packets.finish(&mut scanner, &mut sink);
             sink.hub.set_stats(scanner.stats());
             drop(sink);
             out.flush();
-            if let Some(f) = out.record.as_mut() {
-                let _ = f.flush();
-            }
             result.map(|()| scanner.stats().clone())
         })
         .expect("spawning a thread")

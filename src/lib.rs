@@ -12,6 +12,7 @@ pub mod hub;
 pub mod ingest;
 mod parse_cmd;
 mod reader;
+mod record;
 pub mod rss;
 pub mod rss_sample;
 mod serve;
@@ -74,16 +75,54 @@ pub(crate) fn keep_serving(args: &ServeArgs) -> bool {
         && (args.keep_serving || (!args.exit_with_program && std::io::stderr().is_terminal()))
 }
 
+/// Opens `--record`'s file; call [`record::check`] before the page starts.
 pub(crate) fn record_file(args: &ServeArgs) -> Result<Option<Box<dyn std::io::Write + Send>>> {
-    let Some(path) = &args.record else {
-        return Ok(None);
-    };
-    let f = std::fs::File::create(path).map_err(|source| Error::Open {
-        path: path.clone(),
-        source,
-    })?;
-    Ok(Some(Box::new(std::io::BufWriter::new(f))))
+    args.record.as_deref().map(record::open).transpose()
 }
+
+/// A line on stderr that, unlike `eprintln!`, cannot panic: gcviz's
+/// stderr may be a pipe whose reader went away.
+pub(crate) fn say(msg: &str) {
+    use std::io::Write;
+    let _ = writeln!(std::io::stderr(), "gcviz: {msg}");
+}
+
+/// How long a run may go without a single trace record before gcviz says
+/// what to check.
+pub(crate) const NO_TRACE_AFTER: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// Says once, on stderr and in the page's status, what to check when no
+/// trace record has arrived; nothing once one has.
+pub(crate) fn hint_if_no_trace(hub: &Hub, hint: &str) {
+    let mut say = false;
+    hub.update_status(true, |s| {
+        if s.counts.records == 0 && s.hint.is_none() {
+            s.hint = Some(hint.to_string());
+            say = true;
+        }
+    });
+    if say {
+        self::say(hint);
+    }
+}
+
+/// Gives the hint if no record has arrived [`NO_TRACE_AFTER`] from now.
+pub(crate) fn hint_later_if_no_trace(hub: &Hub, hint: &'static str) {
+    let hub = hub.clone();
+    tokio::spawn(async move {
+        tokio::time::sleep(NO_TRACE_AFTER).await;
+        hint_if_no_trace(&hub, hint);
+    });
+}
+
+/// Whether gcviz could not write one of its outputs (reported already).
+pub(crate) fn write_failed(hub: &Hub) -> bool {
+    !hub.status().errors.is_empty()
+}
+
+/// The exit code of a filter whose reader went away: what a shell reports
+/// for `cat` killed by SIGPIPE.
+pub(crate) const EXIT_OUTPUT_CLOSED: u8 = 128 + 13;
 
 /// Before gcviz exits with its input or program: open pages get a moment to
 /// receive the final status (exit code, end of input), so they show it
@@ -96,20 +135,51 @@ pub(crate) async fn let_pages_see_the_end(hub: &Hub) {
 
 /// Waits for Ctrl-C while the page shows the final picture.
 pub(crate) async fn serve_until_interrupted(url: &str, what: &str) {
+    SERVING_FINAL_PICTURE.store(true, std::sync::atomic::Ordering::SeqCst);
     eprintln!("gcviz: {what}; the page at {url} shows the final picture. Press Ctrl-C to exit.");
     let _ = tokio::signal::ctrl_c().await;
+}
+
+/// Set while the final picture is served: a Ctrl-C then ends gcviz
+/// normally instead of as a signal would.
+pub(crate) static SERVING_FINAL_PICTURE: std::sync::atomic::AtomicBool =
+    std::sync::atomic::AtomicBool::new(false);
+
+/// In pipe mode: a signal that ends gcviz first writes out the record file.
+fn flush_record_on_signals() {
+    use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
+    let Ok(mut signals) = signal_hook::iterator::Signals::new([SIGINT, SIGTERM, SIGHUP]) else {
+        return;
+    };
+    std::thread::spawn(move || {
+        for signal in signals.forever() {
+            record::flush();
+            // Ctrl-C while the final picture is served is awaited elsewhere.
+            if signal != SIGINT || !SERVING_FINAL_PICTURE.load(std::sync::atomic::Ordering::SeqCst)
+            {
+                let _ = signal_hook::low_level::emulate_default_handler(signal);
+            }
+        }
+    });
 }
 
 /// `prog 2>&1 | gcviz`, `gcviz < app.log`: the program's text goes to stdout,
 /// so gcviz works as a filter.
 async fn pipe_mode(args: ServeArgs) -> Result<u8> {
     let hub = new_hub("pipe", None);
+    if let Some(path) = &args.record {
+        record::check(path)?;
+    }
     let url = if args.no_server {
         None
     } else {
         Some(serve::start(&args, hub.clone()).await?)
     };
     let record = record_file(&args)?;
+    if record.is_some() {
+        flush_record_on_signals();
+    }
+    hint_later_if_no_trace(&hub, PIPE_HINT);
     if let Some(pid) = args.pid {
         // The trace's times count from the process's start: so do the samples.
         let start = rss::started_at(pid).unwrap_or_else(std::time::Instant::now);
@@ -120,16 +190,28 @@ async fn pipe_mode(args: ServeArgs) -> Result<u8> {
     let stats = tokio::task::spawn_blocking(move || reader.join())
         .await
         .map_err(|e| Error::Usage(format!("internal error: {e}")))?
-        .map_err(|_| Error::Usage("internal error: the parser stopped".into()))?
-        .map_err(Error::Read)?;
+        .map_err(|_| Error::Usage("internal error: the parser stopped".into()))?;
+    let stats = match stats {
+        // `gcviz | head`: the pipeline is over, as it would be for `cat`.
+        Err(e) if ingest::output_closed(&e) => return Ok(EXIT_OUTPUT_CLOSED),
+        other => other.map_err(Error::Read)?,
+    };
     hub.update_status(true, |s| s.state = "eof");
     eprintln!("gcviz: input ended: {}", parse_cmd::summary(&stats));
+    hint_if_no_trace(&hub, PIPE_HINT);
     match url {
         Some(url) if keep_serving(&args) => serve_until_interrupted(&url, "input ended").await,
         _ => let_pages_see_the_end(&hub).await,
     }
-    Ok(0)
+    Ok(if write_failed(&hub) {
+        error::EXIT_FAILURE
+    } else {
+        0
+    })
 }
+
+const PIPE_HINT: &str =
+    "no GC trace seen: is it a Go program? did you forget 2>&1? (prog 2>&1 | gcviz)";
 
 /// `gcviz demo`: the bundled trace at its recorded pace.
 async fn demo_mode(args: cli::DemoArgs) -> Result<u8> {

@@ -16,15 +16,18 @@ use axum::middleware::{self, Next};
 use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use axum::serve::ListenerExt as _;
 use futures_util::stream::{self, Stream, StreamExt};
 use serde::Deserialize;
-use tokio::sync::Semaphore;
 use tokio_stream::wrappers::BroadcastStream;
 use tokio_stream::wrappers::errors::BroadcastStreamRecvError;
 
 use crate::hub::{Hub, Live};
 use crate::{snapshot, web};
+
+mod limits;
+
+use limits::{Client, Clients, Conn, Streaming, watched};
+pub use limits::{HEADER_TIMEOUT, MAX_CONNECTIONS};
 
 /// Rows per kind in a page's first snapshot: enough to draw every extreme
 /// of a long run, small enough to load in well under a second.
@@ -52,8 +55,9 @@ pub struct Access {
 pub struct App {
     pub hub: Hub,
     pub access: Arc<Access>,
-    clients: Arc<Semaphore>,
+    clients: Arc<Clients>,
     heartbeat: Duration,
+    header_timeout: Duration,
 }
 
 impl App {
@@ -61,9 +65,16 @@ impl App {
         App {
             hub,
             access: Arc::new(access),
-            clients: Arc::new(Semaphore::new(MAX_CLIENTS)),
+            clients: Arc::new(Clients::default()),
             heartbeat: HEARTBEAT,
+            header_timeout: HEADER_TIMEOUT,
         }
+    }
+
+    /// Sets the request header timeout (tests use a short one).
+    pub fn with_header_timeout(mut self, timeout: Duration) -> Self {
+        self.header_timeout = timeout;
+        self
     }
 
     /// Sets the heartbeat interval (tests use a short one).
@@ -93,6 +104,7 @@ async fn guard(State(app): State<App>, req: Request, next: Next) -> Response {
     }
     let path = req.uri().path();
     let public = web::asset(path).is_some();
+    let api = !public;
     if !public
         && let Some(token) = &app.access.token
         && !presented_token(&req).is_some_and(|t| constant_time_eq(t.as_bytes(), token.as_bytes()))
@@ -114,6 +126,10 @@ async fn guard(State(app): State<App>, req: Request, next: Next) -> Response {
         HeaderValue::from_static("no-referrer"),
     );
     h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    if api {
+        // Live data: a cache (or the back button) must never show an old run.
+        h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    }
     res
 }
 
@@ -207,8 +223,13 @@ struct RssRecord<'a> {
 /// `/events`: a snapshot (or, with `Last-Event-ID`, the records missed), then
 /// every record as it is parsed. A client that falls behind is told to
 /// resynchronise and its stream ends; the others never notice.
-async fn events(State(app): State<App>, headers: HeaderMap) -> Response {
-    let Ok(permit) = app.clients.clone().try_acquire_owned() else {
+async fn events(
+    State(app): State<App>,
+    conn: Option<axum::Extension<Arc<Conn>>>,
+    headers: HeaderMap,
+) -> Response {
+    let conn = conn.map(|axum::Extension(c)| c);
+    let Some(client) = app.clients.admit(conn.clone()) else {
         return (
             StatusCode::SERVICE_UNAVAILABLE,
             "gcviz: too many pages open\n",
@@ -218,11 +239,14 @@ async fn events(State(app): State<App>, headers: HeaderMap) -> Response {
     let hub = app.hub.clone();
     hub.update_status(false, |s| s.counts.clients += 1);
     let rx = hub.subscribe();
-    let last_id = headers
+    // An id this stream never gave (a page left open across a restart, or
+    // past u64) gets a snapshot, as a new page does.
+    let from = headers
         .get("last-event-id")
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.trim().parse::<u64>().ok());
-    let resumed = last_id.and_then(|id| hub.since(id + 1).map(|evs| (id + 1, evs)));
+        .and_then(|v| v.trim().parse::<u64>().ok())
+        .and_then(|id| id.checked_add(1));
+    let resumed = from.and_then(|from| hub.resume(from).map(|evs| (from, evs)));
     let (first, mut next_seq): (Vec<SseEvent>, u64) = match resumed {
         Some((from, evs)) => {
             let next = from + evs.len() as u64;
@@ -235,7 +259,10 @@ async fn events(State(app): State<App>, headers: HeaderMap) -> Response {
     };
     let guard = ClientGuard {
         hub: hub.clone(),
-        _permit: permit,
+        clients: app.clients.clone(),
+        client: client.clone(),
+        // While the stream lives, its connection is not idle.
+        _conn: conn.map(Conn::streaming),
     };
     let live = BroadcastStream::new(rx)
         .scan(false, move |ended, msg| {
@@ -268,6 +295,8 @@ async fn events(State(app): State<App>, headers: HeaderMap) -> Response {
         })
         .filter_map(std::future::ready);
     let stream = stream::iter(first).chain(live).map(Ok::<_, Infallible>);
+    let evicted = client.clone();
+    let stream = watched(stream, client).take_until(async move { evicted.evict.notified().await });
     sse(stream, app.heartbeat)
 }
 
@@ -287,11 +316,14 @@ fn sse(
 /// Counts a connected page until its stream is dropped.
 struct ClientGuard {
     hub: Hub,
-    _permit: tokio::sync::OwnedSemaphorePermit,
+    clients: Arc<Clients>,
+    client: Arc<Client>,
+    _conn: Option<Streaming>,
 }
 
 impl Drop for ClientGuard {
     fn drop(&mut self) {
+        self.clients.leave(&self.client);
         self.hub.update_status(false, |s| {
             s.counts.clients = s.counts.clients.saturating_sub(1)
         });
@@ -470,10 +502,6 @@ pub async fn serve(listener: tokio::net::TcpListener, app: App) -> std::io::Resu
             }
         }
     });
-    // Each event is small and must leave at once: without TCP_NODELAY a
-    // small write waits behind the browser's delayed ACK (up to 40 ms).
-    let listener = listener.tap_io(|tcp| {
-        let _ = tcp.set_nodelay(true);
-    });
-    axum::serve(listener, router(app)).await
+    let header_timeout = app.header_timeout;
+    limits::accept(listener, router(app), header_timeout).await
 }

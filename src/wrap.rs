@@ -10,9 +10,12 @@ use std::process::ExitStatus;
 use crate::cli::ServeArgs;
 use crate::error::{Error, Result};
 use crate::{
-    child, ingest, keep_serving, let_pages_see_the_end, new_hub, record_file, rss, serve,
-    serve_until_interrupted,
+    child, hint_later_if_no_trace, ingest, keep_serving, let_pages_see_the_end, new_hub, record,
+    record_file, rss, serve, serve_until_interrupted, write_failed,
 };
+
+const HINT: &str =
+    "no GC trace seen: is it a Go program? (gcviz reads the GC trace from its stderr)";
 
 /// GODEBUG with gctrace and scavtrace added to what the user set; a level
 /// they chose is kept. Bytes, not text: an environment need not be UTF-8,
@@ -52,14 +55,21 @@ pub async fn run(args: ServeArgs, program: Vec<OsString>) -> Result<u8> {
         s.env.GODEBUG = Some(godebug.to_string_lossy().into_owned());
     });
     // Everything that can fail on the command line fails before the
-    // program starts.
-    let record = record_file(&args)?;
+    // program starts, and before a URL is printed.
+    child::resolve(&program)?;
+    if let Some(path) = &args.record {
+        record::check(path)?;
+    }
     let url = if args.no_server {
         None
     } else {
         Some(serve::start(&args, hub.clone()).await?)
     };
+    let record = record_file(&args)?;
     let running = child::spawn(&program, &godebug)?;
+    // Not at the exit: a short Go program may end before its heap ever
+    // needs a GC.
+    hint_later_if_no_trace(&hub, HINT);
     hub.update_status(true, |s| s.pid = Some(running.pid));
     let sampler = rss::spawn_for_child(running.alive.clone(), running.started, hub.clone());
     let reader = ingest::spawn_source(running.stderr, std::io::stderr(), hub.clone(), record);
@@ -72,15 +82,21 @@ pub async fn run(args: ServeArgs, program: Vec<OsString>) -> Result<u8> {
     // The reader ends at the end of the program's stderr, when a grandchild
     // holding it open closes it too, or at Ctrl-C: every byte written
     // before then has been passed on when this returns.
-    let _ = tokio::task::spawn_blocking(move || reader.join()).await;
-    let code = exit_code(status);
+    let ingested = tokio::task::spawn_blocking(move || reader.join()).await;
+    let closed = matches!(&ingested, Ok(Ok(Err(e))) if ingest::output_closed(e));
+    let mut code = exit_code(status);
+    if code == 0 && write_failed(&hub) {
+        code = crate::error::EXIT_FAILURE;
+    }
     hub.update_status(true, |s| {
         s.state = "exited";
         s.exit_code = status.code();
         s.signal = status.signal();
     });
     match url {
-        Some(url) if keep_serving(&args) => {
+        // Unless nobody reads gcviz's stderr any more: nothing to say
+        // "press Ctrl-C" on.
+        Some(url) if keep_serving(&args) && !closed => {
             serve_until_interrupted(&url, &exited_how(status)).await
         }
         _ => let_pages_see_the_end(&hub).await,

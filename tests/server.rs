@@ -626,3 +626,222 @@ fn a_connected_page_sees_the_input_end_before_gcviz_exits() {
         .unwrap_or_else(|| panic!("no status event before the end: {rest}"));
     assert!(last_status.contains(r#""state":"eof""#), "{last_status}");
 }
+
+// ---- hostile and stale clients, against gcviz's own server loop ----
+
+async fn serve_hardened(app: App) -> SocketAddr {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(gcviz::server::serve(listener, app));
+    addr
+}
+
+#[tokio::test]
+async fn apis_are_never_cached() {
+    let app = App::new(hub_with(3, HistoryLimits::default()), loopback());
+    for path in [
+        "/api/status",
+        "/api/history",
+        "/api/records.ndjson",
+        "/api/record?seq=1",
+    ] {
+        let (status, headers, _) = get(app.clone(), path, "127.0.0.1").await;
+        assert_eq!(status, StatusCode::OK, "{path}");
+        assert_eq!(headers[header::CACHE_CONTROL], "no-store", "{path}");
+    }
+    let (_, headers, _) = get(app, "/", "127.0.0.1").await;
+    assert_eq!(headers[header::CACHE_CONTROL], "no-cache");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_last_event_id_this_stream_never_gave_gets_a_snapshot() {
+    let hub = hub_with(5, HistoryLimits::default());
+    let addr = serve_hardened(App::new(hub, loopback())).await;
+    // A page left open while gcviz restarted on the same port, and ids past
+    // the end of u64.
+    for id in ["1000", "18446744073709551615", "18446744073709551616"] {
+        let ev = tokio::task::spawn_blocking(move || {
+            let mut s = TcpStream::connect(addr).unwrap();
+            s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+            write!(
+                s,
+                "GET /events HTTP/1.1\r\nHost: 127.0.0.1\r\nLast-Event-ID: {id}\r\n\r\n"
+            )
+            .unwrap();
+            let mut r = BufReader::new(s);
+            let mut line = String::new();
+            r.read_line(&mut line).unwrap();
+            assert!(line.starts_with("HTTP/1.1 200"), "{id}: {line:?}");
+            while line != "\r\n" {
+                line.clear();
+                r.read_line(&mut line).unwrap();
+            }
+            SseClient(r).next_named()
+        })
+        .await
+        .unwrap();
+        assert_eq!(ev.event, "snapshot", "Last-Event-ID {id}");
+        assert!(ev.data.contains("\"next_seq\":5"), "{id}: {}", ev.data);
+    }
+}
+
+/// Whether the server closed `s` (end of file) within `within`.
+fn closed_by_server(s: &mut TcpStream, within: Duration) -> bool {
+    s.set_read_timeout(Some(within)).unwrap();
+    let mut buf = [0u8; 1024];
+    loop {
+        match s.read(&mut buf) {
+            Ok(0) => return true,
+            Ok(_) => continue,
+            Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => return true,
+            Err(_) => return false,
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_request_header_that_never_ends_is_closed() {
+    let app = App::new(hub_with(1, HistoryLimits::default()), loopback())
+        .with_header_timeout(Duration::from_millis(300));
+    let addr = serve_hardened(app).await;
+    tokio::task::spawn_blocking(move || {
+        let mut half = TcpStream::connect(addr).unwrap();
+        half.write_all(b"GET /api/status HTTP/1.1\r\nHost: 127.0")
+            .unwrap();
+        let mut silent = TcpStream::connect(addr).unwrap();
+        assert!(closed_by_server(&mut half, Duration::from_secs(10)));
+        assert!(closed_by_server(&mut silent, Duration::from_secs(10)));
+    })
+    .await
+    .unwrap();
+}
+
+fn get_status(addr: SocketAddr) -> String {
+    let mut s = TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+    s.write_all(b"GET /api/status HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")
+        .unwrap();
+    let mut out = String::new();
+    let _ = s.read_to_string(&mut out);
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn idle_connections_are_capped_and_the_oldest_make_room() {
+    use gcviz::server::MAX_CONNECTIONS;
+    let addr = serve_hardened(App::new(hub_with(1, HistoryLimits::default()), loopback())).await;
+    // Client and server ends both live in this process: room for both.
+    use rustix::process::{Resource, Rlimit, getrlimit, setrlimit};
+    let limit = getrlimit(Resource::Nofile);
+    let _ = setrlimit(
+        Resource::Nofile,
+        Rlimit {
+            current: limit.maximum,
+            maximum: limit.maximum,
+        },
+    );
+    tokio::task::spawn_blocking(move || {
+        let extra = 50;
+        let mut idle: Vec<TcpStream> = (0..MAX_CONNECTIONS + extra)
+            .map(|_| TcpStream::connect(addr).unwrap())
+            .collect();
+        // A real request still gets in...
+        let res = get_status(addr);
+        assert!(res.starts_with("HTTP/1.1 200"), "{res}");
+        // ...because the oldest idle connections were closed for it.
+        for (i, s) in idle.iter_mut().take(extra).enumerate() {
+            assert!(
+                closed_by_server(s, Duration::from_secs(5)),
+                "idle connection {i} is still open"
+            );
+        }
+        // The newest are still served.
+        let newest = idle.last_mut().unwrap();
+        newest
+            .write_all(b"GET /api/status HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")
+            .unwrap();
+        let mut out = String::new();
+        newest
+            .set_read_timeout(Some(Duration::from_secs(20)))
+            .unwrap();
+        newest.read_to_string(&mut out).unwrap();
+        assert!(out.starts_with("HTTP/1.1 200"), "{out}");
+    })
+    .await
+    .unwrap();
+}
+
+/// A page that asks for the stream and never reads it, with a tiny receive
+/// buffer so its side fills at once.
+fn non_reading_page(addr: SocketAddr) -> TcpStream {
+    use rustix::net::{AddressFamily, SocketType, sockopt};
+    let fd = rustix::net::socket(AddressFamily::INET, SocketType::STREAM, None).unwrap();
+    sockopt::set_socket_recv_buffer_size(&fd, 4096).unwrap();
+    rustix::net::connect(&fd, &addr).unwrap();
+    let mut s = TcpStream::from(fd);
+    s.write_all(b"GET /events HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+        .unwrap();
+    s
+}
+
+/// Opens `/events`; `None` when the server refuses the page.
+fn try_page(addr: SocketAddr) -> Option<SseClient> {
+    let mut s = TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+    s.write_all(b"GET /events HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+        .unwrap();
+    let mut r = BufReader::new(s);
+    let mut line = String::new();
+    r.read_line(&mut line).unwrap();
+    if !line.starts_with("HTTP/1.1 200") {
+        return None;
+    }
+    while line != "\r\n" {
+        line.clear();
+        r.read_line(&mut line).unwrap();
+    }
+    Some(SseClient(r))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pages_that_never_read_give_their_place_to_one_that_does() {
+    use gcviz::server::MAX_CLIENTS;
+    let hub = hub_with(0, HistoryLimits::default());
+    let addr = serve_hardened(App::new(hub.clone(), loopback())).await;
+    let stalled: Vec<TcpStream> = tokio::task::spawn_blocking(move || {
+        (0..MAX_CLIENTS).map(|_| non_reading_page(addr)).collect()
+    })
+    .await
+    .unwrap();
+    let mut seq = 0;
+    let mut got_in = None;
+    // Records big enough to fill the stalled pages' buffers in a few rounds.
+    for _round in 0..30 {
+        for _ in 0..20 {
+            let mut e = gc_event(seq, 2);
+            e.raw = vec![b'x'; 16 << 10].into();
+            hub.publish(e);
+            seq += 1;
+        }
+        tokio::time::sleep(Duration::from_millis(1200)).await;
+        let page = tokio::task::spawn_blocking(move || try_page(addr).map(|mut p| p.next_named()))
+            .await
+            .unwrap();
+        if let Some(first) = page {
+            got_in = Some(first);
+            break;
+        }
+    }
+    let first = got_in.expect("a reading page never got in");
+    assert_eq!(first.event, "snapshot");
+    // The page that made room is gone, connection and all (its task ends
+    // soon after the new page got in).
+    for _ in 0..100 {
+        if hub.status().counts.clients <= MAX_CLIENTS as u64 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(hub.status().counts.clients <= MAX_CLIENTS as u64);
+    drop(stalled);
+}

@@ -524,18 +524,78 @@ fn a_program_that_never_exits_is_ended_by_a_forwarded_sigterm() {
 }
 
 #[test]
-fn a_second_interrupt_kills_a_program_that_carries_on() {
+fn a_second_interrupt_reaches_the_program_and_a_third_kills_it() {
     let Some(bin) = program("wrap-signals") else {
         return;
     };
     let run = Run::start(quiet(&[bin.as_os_str(), os("ignoreint")]));
     run.ready();
+    // A program's own "press Ctrl-C again to force" must get its second one.
+    for n in 1..=2 {
+        run.signal(Signal::INT);
+        eventually("the interrupt to reach the program", || {
+            run.stdout.line_starting(&format!("interrupted {n}"))
+        });
+    }
+    assert!(!run.stderr.contains(b"SIGKILL"));
     run.signal(Signal::INT);
-    eventually("the first interrupt to reach the program", || {
-        run.stdout.line_starting("interrupted 1")
-    });
-    run.signal(Signal::INT);
-    assert_eq!(run.finish().code(), 128 + 9);
+    let out = run.finish();
+    assert_eq!(out.code(), 128 + 9);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(
+        err.matches("killing the program (SIGKILL)").count(),
+        1,
+        "{err}"
+    );
+}
+
+#[test]
+fn when_gcviz_stderr_closes_the_programs_next_write_fails_as_it_would_directly() {
+    // `gcviz prog 2>&1 | head -1` ends like `prog 2>&1 | head -1`.
+    let mut child = gcviz()
+        .args(["--no-server", "--exit-with-program", "sh", "-c"])
+        .arg("while :; do echo x >&2; done")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut err = child.stderr.take().unwrap();
+    let mut first = [0u8; 2];
+    err.read_exact(&mut first).unwrap();
+    assert_eq!(&first, b"x\n");
+    drop(err);
+    let status = eventually("gcviz to exit", || child.try_wait().unwrap());
+    let _ = child.kill();
+    // The shell died of SIGPIPE; gcviz reports it as a shell would.
+    assert_eq!(status.code(), Some(128 + 13), "{status:?}");
+}
+
+#[test]
+fn a_full_disk_for_the_programs_stderr_ends_in_failure() {
+    let status = gcviz()
+        .args([
+            "--no-server",
+            "--exit-with-program",
+            "sh",
+            "-c",
+            "echo x >&2",
+        ])
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create("/dev/full").unwrap())
+        .status()
+        .unwrap();
+    assert_eq!(status.code(), Some(1));
+}
+
+#[test]
+fn the_access_token_is_not_passed_on_to_the_program() {
+    let out = gcviz()
+        .args(["--no-server", "--exit-with-program", "sh", "-c"])
+        .arg("echo ${GCVIZ_TOKEN-unset}")
+        .env("GCVIZ_TOKEN", "0123456789abcdef0123")
+        .output()
+        .unwrap();
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "unset\n");
 }
 
 #[test]

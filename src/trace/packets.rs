@@ -20,10 +20,12 @@
 //!
 //! A stream whose writes were joined before gcviz saw them (the program run
 //! through a shell pipe into `tee`, docker, ssh) shows whole record lines
-//! inside packets. Seen before any record was built from pieces, that
-//! switches the stream to the byte scanner for good.
+//! inside packets. Seen before any record was built from pieces (or, after,
+//! a whole gc record with the next cycle's number: a `cat` in between that
+//! kept up with the runtime's writes at first), that switches the stream to
+//! the byte scanner for good.
 //!
-//! Pure: no I/O, no clock (the time is passed through to the byte scanner).
+//! Pure: no I/O, no clock.
 
 use std::sync::OnceLock;
 
@@ -138,6 +140,14 @@ fn is_number(piece: Piece, b: &[u8]) -> bool {
     }
 }
 
+/// Where the probe's output goes.
+struct Discard;
+
+impl Sink for Discard {
+    fn record(&mut self, _: std::sync::Arc<crate::event::Event>) {}
+    fn text(&mut self, _: &[u8]) {}
+}
+
 const NONE: u32 = u32::MAX;
 
 /// The dedup slot of a (node, gap).
@@ -174,6 +184,10 @@ impl Thread {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Mode {
+    /// Until a record arrives in pieces, the byte scanner decides (so a
+    /// record split across joined writes is not lost), while a probe reads
+    /// the same packets to learn whether the writes arrive one by one.
+    Probe,
     Packets,
     /// Writes arrive joined: the byte scanner decides.
     Bytes,
@@ -183,6 +197,9 @@ enum Mode {
 pub struct Packets {
     trie: &'static Trie,
     mode: Mode,
+    /// In `Mode::Probe`: a reassembler and scanner of its own, whose output
+    /// goes nowhere.
+    probe: Option<Box<(Packets, Scanner)>>,
     /// A record has been built from more than one packet: the runtime's
     /// writes do reach gcviz one by one.
     built: bool,
@@ -214,7 +231,8 @@ impl Default for Packets {
     fn default() -> Self {
         Packets {
             trie: Trie::get(),
-            mode: Mode::Packets,
+            mode: Mode::Probe,
+            probe: None,
             built: false,
             threads: Vec::new(),
             next: Vec::new(),
@@ -236,6 +254,14 @@ impl Default for Packets {
 }
 
 impl Packets {
+    /// A reassembler that trusts the packets from the start (no probe).
+    fn packets_only() -> Self {
+        Packets {
+            mode: Mode::Packets,
+            ..Packets::default()
+        }
+    }
+
     /// The stream turned out to arrive with its writes joined; the byte
     /// scanner reads it from then on.
     pub fn coalesced(&self) -> bool {
@@ -258,23 +284,49 @@ impl Packets {
     ) {
         let mut at = 0;
         for &len in lens {
-            if self.mode == Mode::Bytes {
-                break;
-            }
             let packet = &bytes[at..(at + len as usize).min(bytes.len())];
-            if !self.built && self.holds_record_line(packet) {
-                self.mode = Mode::Bytes;
-                self.threads.clear();
-                let held = std::mem::take(&mut self.held);
-                self.spans.clear();
-                scanner.feed(&held, sink);
-                break;
+            match self.mode {
+                Mode::Bytes => break,
+                Mode::Probe => self.probe_packet(packet, scanner, sink),
+                Mode::Packets => {
+                    if self.holds_record_line(packet, false, scanner.next_gc()) {
+                        self.mode = Mode::Bytes;
+                        self.threads.clear();
+                        let held = std::mem::take(&mut self.held);
+                        self.spans.clear();
+                        scanner.feed(&held, sink);
+                        break;
+                    }
+                    self.packet(packet, scanner, sink);
+                }
             }
-            self.packet(packet, scanner, sink);
             at += packet.len();
         }
         if self.mode == Mode::Bytes && at < bytes.len() {
             scanner.feed(&bytes[at..], sink);
+        }
+    }
+
+    /// `Mode::Probe`: the byte scanner takes the packet; the probe learns
+    /// from it. A record built from pieces (and nothing held by the byte
+    /// scanner) switches to packets; a whole record line in one packet, to
+    /// bytes for good.
+    fn probe_packet(&mut self, packet: &[u8], scanner: &mut Scanner, sink: &mut impl Sink) {
+        scanner.feed(packet, sink);
+        let probe = self
+            .probe
+            .get_or_insert_with(|| Box::new((Packets::packets_only(), Scanner::default())));
+        let (p, scratch) = &mut **probe;
+        if p.holds_record_line(packet, true, 0) {
+            self.mode = Mode::Bytes;
+            self.probe = None;
+            return;
+        }
+        p.packet(packet, scratch, &mut Discard);
+        if p.built && scanner.pending() == 0 {
+            self.mode = Mode::Packets;
+            self.built = true;
+            self.probe = None;
         }
     }
 
@@ -290,7 +342,13 @@ impl Packets {
 
     /// Whether a packet holds a whole record line (after other text or
     /// not): the writes were joined on their way. `GC forced` is one write.
-    fn holds_record_line(&mut self, packet: &[u8]) -> bool {
+    /// Before records were built from pieces any whole record line counts
+    /// (`any`); after, only a whole gc record with the next cycle's number:
+    /// a program's own record-like line rarely carries it, while a process
+    /// in between that read the runtime's writes one by one at first (`cat`
+    /// keeping up) and then joined them does.
+    fn holds_record_line(&mut self, packet: &[u8], any: bool, next_gc: u64) -> bool {
+        let any = any || !self.built;
         if memchr(b'\n', packet).is_none() || packet == b"GC forced\n" {
             return false;
         }
@@ -300,11 +358,14 @@ impl Packets {
             };
             let body = body.strip_suffix(b"\r").unwrap_or(body);
             self.anchors.find(body, &mut self.found);
-            if self
+            let joined = self
                 .found
                 .iter()
-                .any(|&at| parse_record(&body[at..]).is_some())
-            {
+                .any(|&at| match parse_record(&body[at..]) {
+                    None => false,
+                    Some(r) => any || r.gc_number() == Some(next_gc),
+                });
+            if joined {
                 return true;
             }
         }
@@ -634,7 +695,7 @@ mod tests {
 
     /// Feeds `packets` in chunks of `chunk` packets (all at once for 0).
     fn run_chunked(packets: &[Vec<u8>], chunk: usize) -> (Out, Stats, bool) {
-        let mut p = Packets::default();
+        let mut p = Packets::packets_only();
         let mut scanner = Scanner::default();
         let mut out = Out::default();
         let chunk = if chunk == 0 {
@@ -784,7 +845,7 @@ mod tests {
 
     #[test]
     fn program_text_without_records_passes_at_once() {
-        let mut p = Packets::default();
+        let mut p = Packets::packets_only();
         let mut scanner = Scanner::default();
         let mut out = Out::default();
         let bytes = b"gc is fun\nscav";
@@ -813,12 +874,24 @@ mod tests {
 
     #[test]
     fn after_a_record_built_from_pieces_a_whole_record_line_is_program_text() {
+        let old = GC8.replacen("gc 8 ", "gc 3 ", 1);
         let mut packets = pieces(GC);
-        packets.push(w(GC8));
+        packets.push(w(&old));
         let (out, _, coalesced) = run_chunked(&packets, 3);
         assert!(!coalesced);
         assert_eq!(out.records, vec![record(GC, false)]);
-        assert_eq!(out.text, GC8.as_bytes());
+        assert_eq!(out.text, old.as_bytes());
+    }
+
+    #[test]
+    fn after_records_built_from_pieces_the_next_cycle_whole_means_joined_writes() {
+        // A `cat` in between that kept up at first, then joined writes.
+        let mut packets = pieces(GC);
+        packets.push(w(&format!("text\n{GC8}")));
+        let (out, _, coalesced) = run_chunked(&packets, 3);
+        assert!(coalesced);
+        assert_eq!(out.records, vec![record(GC, false), record(GC8, false)]);
+        assert_eq!(out.text, b"text\n");
     }
 
     #[test]

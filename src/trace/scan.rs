@@ -283,6 +283,11 @@ impl Scanner {
         }
     }
 
+    /// The gc number the next cycle of the current process will print.
+    pub fn next_gc(&self) -> u64 {
+        self.timeline.last_gc.map_or(1, |n| n + 1)
+    }
+
     pub fn stats(&self) -> &Stats {
         &self.stats
     }
@@ -667,13 +672,7 @@ impl Scanner {
         let Some(record) = record else {
             return self.abandon(false, None, sink);
         };
-        let first_line_end = memchr(b'\n', window).map_or(window.len(), |i| i + 1);
         let start = al.spans[0].start;
-        if start >= first_line_end {
-            // The window's first line led nowhere.
-            self.count_fragment(self.head, first_line_end);
-        }
-        let window = &self.buf[self.head..];
         let line = self.line_no + memchr::memchr_iter(b'\n', &window[..start]).count() as u64;
         let mut at = 0;
         for s in &al.spans {
@@ -704,10 +703,11 @@ impl Scanner {
     ) -> bool {
         self.window = None;
         let end = self.line_end(0).unwrap_or(self.pending());
+        // Text that only mentions a record's words (`worker gc 3 @ node-7`)
+        // is the program's: only a window that held a whole record's text
+        // pieces counts.
         if held_a_record {
             self.unresolved();
-        } else {
-            self.count_fragment(self.head, end);
         }
         sink.text(&self.buf[self.head..self.head + end]);
         self.consume_text(end);
