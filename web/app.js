@@ -35,11 +35,12 @@ function withToken(url) {
 
 // ----------------------------------------------------------------- data model
 const KIND = { gc: 1, scav: 2, scvg: 3, scvg_released: 4, gc_forced: 5, rss: 6 };
-// The first three are the snapshot's own `flags` bits.
-const F_FORCED = 1, F_AGG_MIN = 2, F_AGG_MAX = 4, F_REPAIRED = 8, F_AGG = F_AGG_MIN | F_AGG_MAX;
+// The first two are the snapshot's own `flags` bits: forced, and a summary
+// row (one of the real cycles kept of a folded run, see src/history.rs).
+const F_FORCED = 1, F_AGG = 2, F_REPAIRED = 8;
 const COLS = ['x', 'kind', 'proc', 'seq', 'gc', 'flags', 'cycles', 'live', 'goal', 'hstart', 'hend',
   'stacks', 'globals', 'sg', 'released', 'rss', 'stw', 'mark', 'cpuWin', 'assist', 'cpuCum',
-  'perMin', 'forcedMark', 'raw'];
+  'perMin', 'forcedMark', 'raw', 'spanFrom', 'spanTo'];
 // Past this many live-appended rows, ask the server for a fresh (downsampled)
 // snapshot instead of growing without bound.
 const MAX_APPENDED = 200000;
@@ -60,8 +61,6 @@ function toRow(rec, t) {
   const x = num(rec.t_s), kind = KIND[rec.kind];
   if (x == null || !kind) return null;
   let flags = (rec.forced === true ? F_FORCED : 0) | (rec.repaired === true ? F_REPAIRED : 0);
-  if (rec.agg === 'min') flags |= F_AGG_MIN;
-  if (rec.agg === 'max') flags |= F_AGG_MAX;
   const r = { x, kind, proc: num(rec.proc) ?? 0, seq: num(rec.seq), flags, cycles: num(rec.cycles),
     raw: typeof rec.raw === 'string' ? rec.raw : null };
   if (kind === KIND.gc) {
@@ -192,6 +191,8 @@ function tableOfColumns(kinds) {
     if (same('proc')) put('proc', c.proc, pos, 1);
     if (same('seq')) put('seq', c.seq, pos, 1);
     if (same('cycles')) put('cycles', c.cycles, pos, 1);
+    if (same('from_s')) put('spanFrom', c.from_s, pos, 1);
+    if (same('to_s')) put('spanTo', c.to_s, pos, 1);
     if (same('flags')) {
       const dst = t.flags, f = c.flags;
       for (let i = 0; i < len; i++) dst[pos[i]] = (f[i] | 0) & (F_FORCED | F_AGG);
@@ -503,9 +504,14 @@ function axis(scale, label, stroke, side) {
   return a;
 }
 
+let stepped = null;
 function seriesOpts(s) {
+  if (!stepped) stepped = uPlot.paths.stepped({ align: 1 });
   const o = { label: s.label, scale: s.scale || 'y', stroke: pal[s.color], width: s.width || 1,
     spanGaps: true, value: (u, v) => fmtNum(v) };
+  // A cycle's value holds until the next cycle: steps, never a slope the
+  // data does not have.
+  if (!s.points) o.paths = stepped;
   if (s.points) {
     o.paths = () => null; // markers only, no line
     // A marker's value is just its height on another line: say when the nearest one was.
@@ -711,7 +717,7 @@ function liveTrend(t, min, max) {
   const i1 = upperBound(t.x, max);
   // The last process start in view.
   let startAt = -1;
-  for (let i = i1 - 1; i >= i0; i--) if (t.gc[i] === 1 && !(t.flags[i] & F_AGG_MAX)) { startAt = i; break; }
+  for (let i = i1 - 1; i >= i0; i--) if (t.gc[i] === 1) { startAt = i; break; }
   let skipped = null;
   if (startAt >= 0) {
     i0 = startAt;
@@ -833,7 +839,44 @@ function hideTooltip() {
   tipIdx = -1;
 }
 
+/* A summary row is one of the real cycles kept of a folded run; the hover
+   speaks for the run: its cycles, its time span, each field's least and
+   greatest value (all of them rows of the same run). */
+const SUMMARY_FIELDS = [['live heap', 'live', 'MiB'], ['heap goal', 'goal', 'MiB'], ['stacks + globals', 'sg', 'MiB'],
+  ['stop-the-world', 'stw', 'ms'], ['concurrent mark', 'mark', 'ms'], ['GC CPU (window)', 'cpuWin', '%'],
+  ['frequency', 'perMin', 'GCs/min']];
+function fillSummary(tip, t, i) {
+  const from = t.spanFrom[i], to = t.spanTo[i];
+  const i0 = lowerBound(t.x, from), i1 = upperBound(t.x, to);
+  const same = [];
+  for (let j = i0; j < i1; j++) if (t.kind[j] === KIND.gc && t.spanFrom[j] === from && t.spanTo[j] === to) same.push(j);
+  let g0 = null, g1 = null;
+  for (const j of same) if (t.gc[j] != null) { g0 = g0 == null ? t.gc[j] : Math.min(g0, t.gc[j]); g1 = Math.max(g1 ?? 0, t.gc[j]); }
+  const title = el('div', 'tt-title', `Summary of ${t.cycles[i] ?? 'several'} cycles` + (g0 != null ? `: GC ${g0}–${g1}` : ''));
+  const when = el('div', 'flag', `${fmtTime(from)} – ${fmtTime(to)}`);
+  const table = el('table');
+  const head = el('tr');
+  head.append(el('td', '', ''), el('td', 'v', 'min'), el('td', 'v', 'max'));
+  table.append(head);
+  for (const [label, col, unit] of SUMMARY_FIELDS) {
+    let lo = null, hi = null;
+    for (const j of same) {
+      const v = t[col][j];
+      if (v == null) continue;
+      if (lo == null || v < lo) lo = v;
+      if (hi == null || v > hi) hi = v;
+    }
+    if (lo == null) continue;
+    const tr = el('tr');
+    tr.append(el('td', '', label), el('td', 'v', fmtNum(lo) + ' ' + unit), el('td', 'v', fmtNum(hi) + ' ' + unit));
+    table.append(tr);
+  }
+  const note = el('div', 'flag', 'older cycles are folded: the chart draws each run\'s first, last, lowest and highest cycles at their own times. Zoom in for every cycle.');
+  tip.replaceChildren(title, when, table, note);
+}
+
 function fillTooltip(tip, t, i) {
+  if ((t.flags[i] & F_AGG) && t.spanFrom[i] != null) { fillSummary(tip, t, i); return; }
   const title = el('div', 'tt-title', `GC ${t.gc[i] ?? '?'} at ${fmtTime(t.x[i])}` + (data.all.procs.size > 1 ? ` (process ${t.proc[i]})` : ''));
   const rows = [
     ['live heap', t.live[i], 'MiB'], ['heap goal', t.goal[i], 'MiB'],
@@ -853,7 +896,6 @@ function fillTooltip(tip, t, i) {
   const f = t.flags[i], notes = [];
   if (f & F_FORCED) notes.push('forced');
   if (f & F_REPAIRED) notes.push('repaired line');
-  if (f & F_AGG) notes.push(`summary of ${t.cycles[i] ?? 'several'} cycles (the ${f & F_AGG_MIN ? 'lowest' : 'highest'} live heap)`);
   const parts = [title, table];
   if (notes.length) parts.push(el('div', 'flag', notes.join(' · ')));
   const seq = t.seq[i];
@@ -906,6 +948,7 @@ async function fetchDetail(min, max) {
   const mid = tableOf(fresh);
   for (const c of COLS) t[c] = t[c].slice(0, j0).concat(mid[c], t[c].slice(j1));
   rebuildView();
+  gcviz.details++;
   markDirty(true);
 }
 
@@ -1025,6 +1068,23 @@ gcviz.view = () => {
   const [min, max] = currentRange(), t = data.view;
   return { min, max, follow: viewport.follow, windowS: viewport.windowS, rows: t.x.length,
     forcedMarks: t.forcedMark.filter(v => v != null).length, charts: charts.length };
+};
+
+// Every point a series draws in the visible range, for tests:
+// [time, value, seq, summary] per point.
+gcviz.points = col => {
+  const [min, max] = currentRange(), t = data.view, out = [];
+  for (let i = lowerBound(t.x, min); i < t.x.length && t.x[i] <= max; i++) {
+    if (t[col][i] != null) out.push([t.x[i], t[col][i], t.seq[i], (t.flags[i] & F_AGG) !== 0]);
+  }
+  return out;
+};
+
+// Zoom as a drag would (tests): the view, then the finer level from the server.
+gcviz.details = 0;
+gcviz.zoom = (min, max) => {
+  setView({ follow: false, min, max });
+  return fetchDetail(min, max).then(() => gcviz.details);
 };
 
 function start() {

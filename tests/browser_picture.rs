@@ -1,0 +1,213 @@
+//! The picture tells the truth: in headless Chromium, pages served by the
+//! real gcviz binary draw only real cycles at every zoom, and real Go
+//! programs get the headline that names their story. See tests/browser.rs
+//! for how the browser is driven; screenshots of each story go to
+//! target/browser-artifacts/.
+
+#[path = "browser/cdp.rs"]
+mod cdp;
+mod common;
+#[path = "browser/gcviz.rs"]
+mod gcviz;
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use cdp::{Browser, Page};
+use gcviz::Gcviz;
+use serde_json::Value;
+
+const PATIENCE: Duration = Duration::from_secs(90);
+
+fn browser() -> Option<&'static Browser> {
+    static BROWSER: OnceLock<Browser> = OnceLock::new();
+    let exe = common::chromium()?;
+    Some(BROWSER.get_or_init(|| {
+        let tmp = Path::new(env!("CARGO_TARGET_TMPDIR"));
+        Browser::launch(&exe, tmp, &artifacts().join("chromium-picture.log"))
+    }))
+}
+
+fn artifacts() -> PathBuf {
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .parent()
+        .unwrap()
+        .join("browser-artifacts");
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+fn screenshot(page: &mut Page, name: &str) {
+    let path = artifacts().join(name);
+    page.screenshot(&path);
+    println!("screenshot: {}", path.display());
+}
+
+fn open(page: &mut Page, gcviz: &Gcviz) {
+    page.navigate(&gcviz.url);
+    page.wait_for(
+        "the page's first snapshot to be drawn",
+        "window.gcviz && window.gcviz.ready",
+        PATIENCE,
+    );
+}
+
+fn assert_clean(page: &mut Page) {
+    assert_eq!(page.problems(), Vec::<String>::new(), "page problems");
+    assert_eq!(
+        page.eval("window.gcviz.errors"),
+        Value::Array(vec![]),
+        "the page noted errors"
+    );
+}
+
+/// The plateau trace: gc N at (N-1)/10 s; live heap 2 MiB, 500 MiB from
+/// cycle 20,001 to 30,000 (2000 s to 3000 s), and one 700 MiB cycle every
+/// 7919.
+fn plateau_live(seq: u64) -> u64 {
+    match seq {
+        20_000..30_000 => 500,
+        _ if seq % 7919 == 0 => 700,
+        _ => 2,
+    }
+}
+const PLATEAU_CYCLES: u64 = 60_000;
+
+fn plateau_log(path: &Path) {
+    let mut out = std::io::BufWriter::new(std::fs::File::create(path).unwrap());
+    for seq in 0..PLATEAU_CYCLES {
+        let live = plateau_live(seq);
+        writeln!(
+            out,
+            "gc {} @{:.3}s 1%: 0.010+1.0+0.020 ms clock, 0.020+0.10/1.0/0+0.040 ms cpu, {}->{}->{} MB, {} MB goal, 0 MB stacks, 0 MB globals, 2 P",
+            seq + 1,
+            seq as f64 / 10.0,
+            live + 2,
+            live + 3,
+            live,
+            2 * live + 4
+        )
+        .unwrap();
+    }
+    out.flush().unwrap();
+}
+
+/// Every point is the record's own: its time is (seq)/10 s and its live heap
+/// the trace's. Returns how many were summary points.
+fn check_points(points: &Value, what: &str) -> usize {
+    let points = points.as_array().unwrap();
+    assert!(!points.is_empty(), "{what}: no points");
+    let mut summaries = 0;
+    for p in points {
+        let (t, v) = (p[0].as_f64().unwrap(), p[1].as_f64().unwrap());
+        let seq = p[2]
+            .as_u64()
+            .unwrap_or_else(|| panic!("{what}: a point without a record: {p}"));
+        assert!(
+            (t - seq as f64 / 10.0).abs() < 1e-6,
+            "{what}: {p} is not at its cycle's time"
+        );
+        assert_eq!(
+            v,
+            plateau_live(seq) as f64,
+            "{what}: {p} is not its cycle's value"
+        );
+        summaries += usize::from(p[3] == true);
+    }
+    summaries
+}
+
+/// Drawn as steps (a cycle's value holds until the next cycle), the points
+/// show 500 MiB wherever inside the plateau the picture says anything: at
+/// each point in it, and at any moment of it after a point.
+fn check_plateau(points: &Value, what: &str, at_least: usize) {
+    let points = points.as_array().unwrap();
+    let inside = points
+        .iter()
+        .filter(|p| (2000.0..3000.0).contains(&p[0].as_f64().unwrap()))
+        .count();
+    assert!(inside >= at_least, "{what}: {inside} points in the plateau");
+    for moment in (0..1000).map(|k| 2000.0 + k as f64) {
+        let holds = points
+            .iter()
+            .take_while(|p| p[0].as_f64().unwrap() <= moment)
+            .last();
+        if let Some(p) = holds.filter(|p| p[0].as_f64().unwrap() >= 2000.0) {
+            assert_eq!(p[1], 500.0, "{what}: at {moment} s the step shows {p}");
+        }
+    }
+}
+
+#[test]
+fn a_plateau_is_drawn_as_a_plateau_with_real_cycles_only_at_every_zoom() {
+    let Some(browser) = browser() else {
+        return;
+    };
+    let log = Path::new(env!("CARGO_TARGET_TMPDIR")).join("plateau.log");
+    plateau_log(&log);
+    let (gcviz, _) = Gcviz::serving_file(&log, PATIENCE);
+
+    // /api/history at several windows: every row of every field is the
+    // record's own, at its own time.
+    for (from, to, points) in [
+        (None, None, 2000),
+        (Some(1900.0), Some(3100.0), 400),
+        (Some(1999.0), Some(2001.0), 100),
+        (Some(2990.0), Some(3010.0), 50),
+    ] {
+        let mut q = format!("/api/history?points={points}");
+        if let (Some(f), Some(t)) = (from, to) {
+            q.push_str(&format!("&from_s={f}&to_s={t}"));
+        }
+        let v: Value = serde_json::from_str(&gcviz.get(&q)).unwrap();
+        let gc = &v["kinds"]["gc"];
+        let ts = gc["t_s"].as_array().unwrap();
+        assert!(ts.len() <= points + 2, "{q}: {} rows", ts.len());
+        for (i, t) in ts.iter().enumerate() {
+            let seq = gc["seq"][i].as_u64().expect("every row is a record");
+            assert!(
+                (t.as_f64().unwrap() - seq as f64 / 10.0).abs() < 1e-6,
+                "{q}: row {i}"
+            );
+            if let Some(live) = gc["heap_live_mb"][i].as_f64() {
+                assert_eq!(live, plateau_live(seq) as f64, "{q}: row {i} (seq {seq})");
+            }
+            if let Some(goal) = gc["heap_goal_mb"][i].as_f64() {
+                assert_eq!(goal, (2 * plateau_live(seq) + 4) as f64, "{q}: row {i}");
+            }
+        }
+    }
+
+    let mut page = Browser::new_page(browser);
+    open(&mut page, &gcviz);
+    page.click("button.win[data-window='all']");
+    let all = page.eval("window.gcviz.points('live')");
+    let summaries = check_points(&all, "the whole run");
+    assert!(summaries > 0, "the whole run is folded");
+    check_plateau(&all, "the whole run", 2);
+    screenshot(&mut page, "plateau-all.png");
+
+    // Zoom to the plateau and to its edges: the finer levels come from gcviz.
+    for (from, to) in [(1500.0, 3500.0), (1990.0, 2010.0), (2995.0, 3005.0)] {
+        page.eval(&format!("window.gcviz.zoom({from}, {to})"));
+        let pts = page.eval("window.gcviz.points('live')");
+        let what = format!("zoomed to {from}..{to}");
+        check_points(&pts, &what);
+        check_plateau(&pts, &what, 1);
+    }
+    // The recent past is kept whole: zoomed in, every cycle is there.
+    page.eval("window.gcviz.zoom(5990, 5999.95)");
+    let pts = page.eval("window.gcviz.points('live')");
+    check_points(&pts, "the last 10 s");
+    assert_eq!(
+        pts.as_array().unwrap().len(),
+        100,
+        "every cycle of the last 10 s"
+    );
+    page.eval("window.gcviz.zoom(1500, 3500)");
+    page.hover(0.0, 0.0);
+    screenshot(&mut page, "plateau-zoomed.png");
+    assert_clean(&mut page);
+}
