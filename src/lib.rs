@@ -18,6 +18,7 @@ mod serve;
 pub mod server;
 mod snapshot;
 pub mod trace;
+pub mod verdict;
 mod web;
 mod wrap;
 

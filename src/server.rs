@@ -77,6 +77,7 @@ pub fn router(app: App) -> Router {
     Router::new()
         .route("/events", get(events))
         .route("/api/history", get(history))
+        .route("/api/verdict", get(verdict))
         .route("/api/records.ndjson", get(records))
         .route("/api/record", get(record))
         .route("/api/status", get(status))
@@ -316,6 +317,19 @@ async fn history(State(app): State<App>, Query(q): Query<HistoryQuery>) -> Respo
     );
     let body = format!("{{\"kinds\":{}}}", snapshot::columns_json(&rows));
     ([(header::CONTENT_TYPE, "application/json")], body).into_response()
+}
+
+/// `/api/verdict?from_s=&to_s=`: the headline for a time range (the whole
+/// run by default) with its evidence; see `crate::verdict`.
+async fn verdict(State(app): State<App>, Query(q): Query<HistoryQuery>) -> Response {
+    let rows = app.hub.rows(
+        q.from_s.unwrap_or(f64::MIN),
+        q.to_s.unwrap_or(f64::MAX),
+        q.points.unwrap_or(SNAPSHOT_POINTS).clamp(2, 20_000),
+    );
+    let limit = app.hub.status().env.GOMEMLIMIT;
+    let input = crate::verdict::Input::from_rows(&rows, limit.as_deref());
+    axum::Json(crate::verdict::verdict(&input)).into_response()
 }
 
 #[derive(Debug, Deserialize)]

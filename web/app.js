@@ -40,12 +40,13 @@ const KIND = { gc: 1, scav: 2, scvg: 3, scvg_released: 4, gc_forced: 5, rss: 6 }
 const F_FORCED = 1, F_AGG = 2, F_REPAIRED = 8;
 const COLS = ['x', 'kind', 'proc', 'seq', 'gc', 'flags', 'cycles', 'live', 'goal', 'hstart', 'hend',
   'stacks', 'globals', 'sg', 'released', 'rss', 'stw', 'mark', 'cpuWin', 'assist', 'cpuCum',
-  'perMin', 'forcedMark', 'raw', 'spanFrom', 'spanTo'];
+  'perMin', 'forcedMark', 'raw', 'spanFrom', 'spanTo', 'forcedLive'];
 // Past this many live-appended rows, ask the server for a fresh (downsampled)
 // snapshot instead of growing without bound.
 const MAX_APPENDED = 200000;
 
 const num = v => (typeof v === 'number' && isFinite(v) ? v : null);
+const clampPct = v => (v == null ? null : Math.min(100, Math.max(0, v)));
 const scaled = (v, d) => (num(v) == null ? null : v / d);
 
 function newTable(n) {
@@ -75,12 +76,14 @@ function toRow(rec, t) {
     r.sg = r.stacks == null ? null : r.stacks + (r.globals ?? 0);
     r.stw = num(rec.stw_ms);
     r.mark = num(rec.mark_ms);
-    r.cpuWin = num(rec.gc_cpu_window_pct);
-    r.assist = num(rec.assist_window_pct);
+    // Over the first fraction of a second the window's wall time is tiny and
+    // a share can pass 100 %: clamped, it cannot set the chart's scale.
+    r.cpuWin = clampPct(num(rec.gc_cpu_window_pct));
+    r.assist = clampPct(num(rec.assist_window_pct));
     r.cpuCum = num(rec.cpu_pct);
     r.perMin = num(rec.gc_per_min);
     if (r.perMin != null) t.lastPerMin = r.perMin;
-    if (flags & F_FORCED) r.forcedMark = r.perMin ?? t.lastPerMin ?? 0;
+    if (flags & F_FORCED) { r.forcedMark = r.perMin ?? t.lastPerMin ?? 0; r.forcedLive = r.live ?? 0; }
   } else if (kind === KIND.scav) {
     r.released = scaled(rec.released_kib, 1024);
   } else if (kind === KIND.scvg) {
@@ -212,7 +215,9 @@ function tableOfColumns(kinds) {
     if (kind === KIND.gc) {
       if (t.stacks[o] != null) t.sg[o] = t.stacks[o] + (t.globals[o] ?? 0);
       if (t.perMin[o] != null) lastPerMin = t.perMin[o];
-      if (t.flags[o] & F_FORCED) t.forcedMark[o] = t.perMin[o] ?? lastPerMin ?? 0;
+      if (t.flags[o] & F_FORCED) { t.forcedMark[o] = t.perMin[o] ?? lastPerMin ?? 0; t.forcedLive[o] = t.live[o] ?? 0; }
+      if (t.cpuWin[o] != null) t.cpuWin[o] = clampPct(t.cpuWin[o]);
+      if (t.assist[o] != null) t.assist[o] = clampPct(t.assist[o]);
     } else if (kind === KIND.gc_forced) {
       t.forcedMark[o] = lastPerMin ?? 0;
     }
@@ -314,9 +319,19 @@ function connect() {
       src.close();
       setConn('gcviz stopped: final picture', '');
     } else if (src.readyState === EventSource.CLOSED) {
-      // EventSource gives up on HTTP errors; keep trying, the server may come back.
+      // EventSource gives up on HTTP errors; keep trying, the server may come
+      // back. A refused token is said as such: retrying cannot help.
       setConn('disconnected, retrying', 'bad');
       retryTimer = setTimeout(connect, 3000);
+      fetch(withToken('api/status')).then(r => {
+        if (r.status !== 401 || src !== es) return;
+        clearTimeout(retryTimer);
+        setConn('access token needed', 'bad');
+        $('notice').dataset.kind = 'token';
+        showNotice(TOKEN
+          ? 'This gcviz refused the page\'s access token. Open the URL gcviz printed, with its ?token=…'
+          : 'This gcviz needs an access token: open the URL gcviz printed, which ends in ?token=… (or set the token with --token / GCVIZ_TOKEN).');
+      }).catch(() => {});
     } else {
       setConn('reconnecting…', 'warn');
     }
@@ -394,9 +409,18 @@ const COUNTS = [
   ['dropped', 'dropped', true, 'records or events dropped because gcviz fell behind'],
 ];
 
+function showNotice(text) {
+  const n = $('notice');
+  n.textContent = text;
+  n.hidden = !text;
+}
+
 function renderStatus() {
   const st = gcviz.status;
   if (!st) return;
+  // gcviz's own advice (no trace seen: is it a Go program? 2>&1?).
+  if (typeof st.hint === 'string' && st.hint) showNotice(st.hint);
+  else if ($('notice').dataset.kind !== 'token') showNotice('');
   const [text, cls] = stateText(st);
   const s = $('status');
   s.textContent = text;
@@ -444,7 +468,7 @@ function updateProcSelect() {
 // ------------------------------------------------------------------ charts
 // Series colours come from CSS custom properties of the current theme.
 let pal = {};
-const PAGE_COLOURS = ['bg', 'fg', 'muted', 'grid'];
+const PAGE_COLOURS = ['bg', 'fg', 'muted', 'grid', 'bad'];
 const SERIES_COLOURS = ['live', 'goal', 'start', 'end', 'sg', 'released', 'rss', 'trend', 'stw', 'mark',
   'cpu', 'assist', 'cpucum', 'freq', 'forced'];
 function readPalette() {
@@ -465,9 +489,14 @@ const CHARTS = [
     { col: 'goal', label: 'heap goal', color: 'goal', width: 1.5 },
     { col: 'hstart', label: 'heap at GC start', color: 'start', width: 1 },
     { col: 'hend', label: 'heap at GC end', color: 'end', width: 1 },
-    { col: 'sg', label: 'stacks + globals', color: 'sg', width: 1.5 },
-    { col: 'released', label: 'released to OS', color: 'released', width: 1.5 },
-    { col: 'rss', label: 'process RSS', color: 'rss', width: 2 },
+    { col: 'sg', label: 'stacks + globals', color: 'sg', width: 1.5, hint: 'printed from Go 1.18' },
+    { col: 'released', label: 'released to OS', color: 'released', width: 1.5,
+      hint: 'needs scavtrace=1 (Go 1.14+; gcviz adds it in wrapper mode)' },
+    { col: 'rss', label: 'process RSS', color: 'rss', width: 2,
+      hint: 'needs wrapper mode (gcviz ./prog) or --pid PID' },
+    // What the goal would be from GOGC alone: live + (live + stacks + globals) x GOGC/100.
+    { col: 'gogcGoal', label: 'GOGC goal (reference)', color: 'muted', width: 1, derived: true },
+    { col: 'forcedLive', label: 'forced GC', color: 'forced', points: true },
   ] },
   { key: 'pauses', title: 'GC pauses (ms)', height: 170, yLabel: 'stop-the-world ms', y2Label: 'mark ms', series: [
     { col: 'stw', label: 'stop-the-world', color: 'stw', width: 1.5 },
@@ -482,7 +511,7 @@ const CHARTS = [
   ] },
   { key: 'frequency', title: 'GC frequency (per minute)', height: 170, yLabel: 'GCs / min', series: [
     { col: 'perMin', label: 'GCs per minute', color: 'freq', width: 2 },
-    { col: 'forcedMark', label: 'forced GC', color: 'forced', points: true },
+    { col: 'forcedMark', label: 'forced GC', color: 'forced', points: true, hint: 'none so far' },
   ] },
 ];
 
@@ -504,18 +533,36 @@ function axis(scale, label, stroke, side) {
   return a;
 }
 
+// The newest value of series `si` at or before the view's right edge.
+function latestIn(u, si) {
+  const xs = u.data[0], ys = u.data[si];
+  const max = u.scales.x.max ?? Infinity;
+  for (let i = upperBound(xs, max) - 1, k = 0; i >= 0 && k < 20000; i--, k++) if (ys[i] != null) return ys[i];
+  return null;
+}
+function countIn(u, si) {
+  const xs = u.data[0], ys = u.data[si];
+  let n = 0;
+  for (let i = lowerBound(xs, u.scales.x.min ?? -Infinity), end = upperBound(xs, u.scales.x.max ?? Infinity); i < end; i++) if (ys[i] != null) n++;
+  return n;
+}
+
 let stepped = null;
 function seriesOpts(s) {
   if (!stepped) stepped = uPlot.paths.stepped({ align: 1 });
+  // Not hovering, the legend shows the newest value at the view's right edge.
   const o = { label: s.label, scale: s.scale || 'y', stroke: pal[s.color], width: s.width || 1,
-    spanGaps: true, value: (u, v) => fmtNum(v) };
+    spanGaps: true, value: (u, v, si, idx) => fmtNum(idx == null ? latestIn(u, si) : v) };
   // A cycle's value holds until the next cycle: steps, never a slope the
   // data does not have.
   if (!s.points) o.paths = stepped;
   if (s.points) {
     o.paths = () => null; // markers only, no line
     // A marker's value is just its height on another line: say when the nearest one was.
-    o.value = (u, v, si, idx) => (v == null || idx == null ? '–' : 'at ' + fmtTime(u.data[0][idx]));
+    o.value = (u, v, si, idx) => {
+      if (idx == null) { const n = countIn(u, si); return n ? n + ' in view' : '–'; }
+      return v == null ? '–' : 'at ' + fmtTime(u.data[0][idx]);
+    };
     o.points = { show: true, size: 8, stroke: pal[s.color], fill: pal[s.color] };
   }
   return o;
@@ -529,12 +576,17 @@ function chartOpts(spec, width) {
   xAxis.size = 36;
   const axes = [xAxis, axis('y', spec.yLabel, pal.muted)];
   const scales = { x: { time: false, auto: false }, y: { range: fromZero } };
+  if (spec.key === 'memory' && logScale) {
+    scales.y = { distr: 3, log: 2, range: (u, min, max) => [Math.max(0.5, min > 0 ? min / 1.5 : 0.5), Math.max(1, max * 1.5)] };
+  }
+  // A percentage of CPU: 0 to at most 100.
+  if (spec.key === 'cpu') scales.y = { range: (u, min, max) => [0, Math.min(100, max > 0 ? uPlot.rangeNum(0, max, 0.1, true)[1] : 1)] };
   if (spec.y2Label) {
     axes.push(axis('y2', spec.y2Label, pal.mark, 1));
     scales.y2 = { range: fromZero };
   }
   return {
-    width, height: spec.height, scales, axes,
+    width, height: chartHeight(spec), scales, axes,
     series: [{ label: 'time', value: (u, v) => fmtTime(v) }, ...spec.series.map(seriesOpts)],
     legend: { live: true },
     cursor: {
@@ -548,12 +600,73 @@ function chartOpts(spec, width) {
       ready: [u => bindChart(u)],
       setSelect: [onSelect],
       setCursor: [u => { if (u === hovered) showTooltip(u); }],
-      draw: spec.key === 'memory' ? [drawTrend] : [],
+      draw: spec.key === 'memory' ? [drawTrend, drawLimit] : [],
     },
   };
 }
 
-const chartData = spec => [data.view.x, ...spec.series.map(s => data.view[s.col])];
+// GOGC as the environment gave it (100 when unset); null when off.
+function gogc() {
+  const v = gcviz.status && gcviz.status.env ? gcviz.status.env.GOGC : null;
+  if (v == null || v === '') return 100;
+  const n = Number(v);
+  return Number.isFinite(n) && n >= 0 ? n : null;
+}
+function memLimitMiB() {
+  const v = gcviz.status && gcviz.status.env ? gcviz.status.env.GOMEMLIMIT : null;
+  const m = /^(\d+)(B|KiB|MiB|GiB|TiB)?$/.exec(String(v ?? '').trim());
+  if (!m) return null;
+  const mult = { B: 1, KiB: 1024, MiB: 1024 ** 2, GiB: 1024 ** 3, TiB: 1024 ** 4 }[m[2] || 'B'];
+  const mib = Number(m[1]) * mult / 1024 ** 2;
+  return mib > 0 && mib < 1e12 ? mib : null;
+}
+
+// Derived columns, remade only when the table or GOGC changed.
+const derivedCache = { t: null, n: -1, g: null, col: null };
+function gogcGoalCol(t) {
+  const g = gogc();
+  const c = derivedCache;
+  if (c.t === t && c.n === t.x.length && c.g === g) return c.col;
+  const col = new Array(t.x.length).fill(null);
+  if (g != null) {
+    for (let i = 0; i < t.x.length; i++) {
+      if (t.live[i] != null) col[i] = t.live[i] + (t.live[i] + (t.sg[i] ?? 0)) * g / 100;
+    }
+  }
+  Object.assign(c, { t, n: t.x.length, g, col });
+  return col;
+}
+
+let logScale = false;
+function chartData(spec) {
+  const t = data.view;
+  const cols = spec.series.map(s => (s.derived ? gogcGoalCol(t) : t[s.col]));
+  // A log axis cannot place zero: such values are left out while it is on.
+  if (spec.key === 'memory' && logScale) return [t.x, ...cols.map(c => c.map(v => (v != null && v > 0 ? v : null)))];
+  return [t.x, ...cols];
+}
+
+// GOMEMLIMIT as a line across the memory chart, labelled.
+function drawLimit(u) {
+  const lim = memLimitMiB();
+  if (lim == null) return;
+  const y = u.valToPos(lim, 'y', true);
+  const { left, top, width, height } = u.bbox;
+  if (!(y >= top && y <= top + height)) return;
+  const ctx = u.ctx;
+  ctx.save();
+  ctx.strokeStyle = pal.bad || '#cf222e';
+  ctx.lineWidth = 1.5 * devicePixelRatio;
+  ctx.beginPath();
+  ctx.moveTo(left, y);
+  ctx.lineTo(left + width, y);
+  ctx.stroke();
+  ctx.fillStyle = pal.bad || '#cf222e';
+  ctx.font = `${11 * devicePixelRatio}px sans-serif`;
+  ctx.textBaseline = 'bottom';
+  ctx.fillText('GOMEMLIMIT ' + fmtMiB(lim), left + 4 * devicePixelRatio, y - 2 * devicePixelRatio);
+  ctx.restore();
+}
 
 function createCharts() {
   for (const c of charts) c.u.destroy();
@@ -688,14 +801,81 @@ function drawCharts(min, max, full) {
       u.setData(chartData(spec));
       u.setScale('x', { min, max });
     });
+    if (u !== hovered) u.setLegend({ idx: null });
   }
+  if (full) { markEmptySeries(); requestVerdict(min, max); } else if (now - verdictAt >= VERDICT_MS) requestVerdict(min, max);
+}
+
+/* Series that have no data at all are greyed in their legend, with the hint
+   that brings them (RSS: wrapper mode or --pid). */
+function markEmptySeries() {
+  const t = data.view;
+  for (const { spec, u } of charts) {
+    const rows = u.root.querySelectorAll('.u-legend .u-series');
+    spec.series.forEach((s, k) => {
+      const tr = rows[k + 1];
+      if (!tr) return;
+      const col = s.derived ? null : t[s.col];
+      const has = col == null || col.some(v => v != null);
+      tr.classList.toggle('nodata', !has);
+      let hint = tr.querySelector('.nodata-hint');
+      if (!has && s.hint && !hint) {
+        hint = el('span', 'nodata-hint', '(' + s.hint + ')');
+        const label = tr.querySelector('.u-label');
+        if (label) label.append(hint);
+      }
+      if (has && hint) hint.remove();
+      tr.title = has ? '' : 'no data' + (s.hint ? ': ' + s.hint : '');
+    });
+  }
+}
+
+// ------------------------------------------------------------------ verdict
+/* The headline comes from gcviz (/api/verdict, src/verdict.rs): the story
+   the visible window tells, with its evidence. Asked for on every view change
+   and at most every VERDICT_MS while data streams in. */
+const VERDICT_MS = 2000;
+let verdictAt = -Infinity, verdictBusy = false, verdictAgain = null;
+function requestVerdict(min, max) {
+  verdictAt = performance.now();
+  if (verdictBusy) { verdictAgain = [min, max]; return; }
+  verdictBusy = true;
+  fetch(withToken(`api/verdict?from_s=${min}&to_s=${max}`))
+    .then(r => (r.ok ? r.json() : null))
+    .then(v => { if (v) renderVerdict(v); })
+    .catch(noteError)
+    .finally(() => {
+      verdictBusy = false;
+      if (verdictAgain) { const [a, b] = verdictAgain; verdictAgain = null; requestVerdict(a, b); }
+    });
+}
+
+const STORY_CLASS = { spiral: 'bad', 'goroutine-leak': 'bad', 'heap-leak': 'bad', 'rss-above-heap': 'warn', flat: 'ok' };
+function renderVerdict(v) {
+  gcviz.verdict = v;
+  $('verdict-head').textContent = v.headline;
+  $('verdict-evidence').replaceChildren(...(v.evidence || []).map(e => el('li', '', e)));
+  $('verdict').className = 'verdict ' + (STORY_CLASS[v.story] || '');
 }
 
 function resizeCharts() {
   for (const { spec, u } of charts) {
-    const w = u.root.parentElement.clientWidth;
-    if (w && Math.abs(w - u.width) > 1) u.setSize({ width: w, height: spec.height });
+    const w = u.root.parentElement.clientWidth, h = chartHeight(spec);
+    if (w && (Math.abs(w - u.width) > 1 || Math.abs(h - u.height) > 1)) u.setSize({ width: w, height: h });
   }
+}
+
+/* The charts share the window's height below the header: the memory chart
+   about half of it, the row of three the rest (their legends and titles
+   taken off); never below the specs' own heights. With one chart per row
+   (narrow windows) the specs' heights stay. */
+function chartHeight(spec) {
+  const main = document.querySelector('main.charts');
+  if (!main || getComputedStyle(main).gridTemplateColumns.split(' ').length < 2) return spec.height;
+  const avail = window.innerHeight - main.getBoundingClientRect().top + window.scrollY - 24;
+  const share = spec.key === 'memory' ? 0.5 : 0.5;
+  const chrome = spec.key === 'memory' ? 115 : 125;
+  return Math.max(spec.height, Math.round(avail * share - chrome));
 }
 
 // ------------------------------------------------------------- leak answer
@@ -1060,6 +1240,12 @@ function bindControls() {
   $('dl-ndjson').href = withToken('api/records.ndjson');
   for (const b of document.querySelectorAll('button.png')) b.addEventListener('click', () => downloadPng(b.dataset.chart));
   new ResizeObserver(() => { pending.resize = true; schedule(); }).observe(document.querySelector('main.charts'));
+  window.addEventListener('resize', () => { pending.resize = true; schedule(); });
+  $('btn-log').addEventListener('click', () => {
+    logScale = !logScale;
+    $('btn-log').setAttribute('aria-pressed', String(logScale));
+    createCharts();
+  });
 }
 
 // What the charts show, for tests: the time range, following or not, the
