@@ -60,10 +60,6 @@ impl Series {
         }
     }
 
-    fn median(&self) -> Option<f64> {
-        median(self.v.clone())
-    }
-
     /// The median of the newest `n` values.
     fn recent_median(&self, n: usize) -> Option<f64> {
         median(self.v[self.len().saturating_sub(n)..].to_vec())
@@ -117,6 +113,18 @@ pub fn slope(s: &Series) -> Option<f64> {
     median(slopes)
 }
 
+/// The least value of the last quarter of the time span less that of the
+/// second quarter; `None` when a quarter has no point.
+fn floor_rise(s: &Series) -> Option<f64> {
+    let (t0, span) = (*s.t_s.first()?, s.span_s());
+    let mut floor = [f64::INFINITY; 4];
+    for (&t, &v) in s.t_s.iter().zip(&s.v) {
+        let q = (((t - t0) / span * 4.0) as usize).min(3);
+        floor[q] = floor[q].min(v);
+    }
+    (floor[1].is_finite() && floor[3].is_finite()).then(|| floor[3] - floor[1])
+}
+
 /// How a series grows over the window.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
 pub struct Growth {
@@ -129,6 +137,10 @@ pub struct Growth {
     pub from: f64,
     pub to: f64,
     pub span_s: f64,
+    /// How much the floor rose: the least value of the last quarter of the
+    /// window less that of the second (a sawtooth or a passing plateau
+    /// keeps its floor; a leak raises it).
+    pub floor_rise: f64,
 }
 
 impl Growth {
@@ -143,6 +155,7 @@ impl Growth {
             from: median(s.v[..tenth].to_vec())?,
             to: s.recent_median(tenth)?,
             span_s: s.span_s(),
+            floor_rise: floor_rise(s).unwrap_or(0.0),
         })
     }
 
@@ -151,7 +164,9 @@ impl Growth {
     fn keeps_growing(&self, min_mib: f64) -> bool {
         let added = self.late_per_hour / 3600.0 * self.span_s;
         let level = self.from.max(self.to);
-        self.per_hour > 0.0 && added >= min_mib.max(0.2 * level)
+        self.per_hour > 0.0
+            && added >= min_mib.max(0.2 * level)
+            && self.floor_rise >= (min_mib / 2.0).max(0.1 * level)
     }
 
     fn added(&self) -> f64 {
@@ -169,6 +184,8 @@ pub struct Input {
     pub stacks: Series,
     /// GC CPU over the analysis window, %.
     pub cpu: Series,
+    /// GCs per minute over the analysis window.
+    pub per_min: Series,
     /// MiB.
     pub rss: Series,
     pub anon: Series,
@@ -197,6 +214,7 @@ impl Input {
                     let sg = f(Field::stacks_mb).map(|s| s + f(Field::globals_mb).unwrap_or(0.0));
                     i.stacks.push(t, sg);
                     i.cpu.push(t, f(Field::gc_cpu_window_pct));
+                    i.per_min.push(t, f(Field::gc_per_min));
                 }
                 "scav" => i.released.push(t, kib(f(Field::released_kib))),
                 "scvg" => i.released.push(t, f(Field::released_mb)),
@@ -284,25 +302,23 @@ pub fn verdict(i: &Input) -> Verdict {
         i.live.recent_median(RECENT),
         cpu_now,
     ) {
-        let half = i.cpu.t_s.first().copied().unwrap_or(0.0) + i.cpu.span_s() / 2.0;
-        let early = Series {
-            t_s: Vec::new(),
-            v: i.cpu.v[..i.cpu.t_s.partition_point(|&t| t < half)].to_vec(),
-        };
-        let cpu_before = early.median().unwrap_or(0.0);
+        let first = |s: &Series| median(s.v[..(s.len() / 10).max(1).min(s.len())].to_vec());
+        let cpu_before = first(&i.cpu).unwrap_or(0.0);
+        let freq_before = first(&i.per_min).unwrap_or(0.0);
+        let freq_now = i.per_min.recent_median(RECENT).unwrap_or(0.0);
         let pinned = goal >= 0.8 * limit || live_now >= 0.8 * limit;
-        let climbing = cpu >= 10.0 && (cpu >= 1.5 * cpu_before || cpu >= 25.0);
+        let climbing =
+            cpu >= 5.0 && (cpu >= 1.5 * cpu_before || cpu >= 25.0 || freq_now >= 2.0 * freq_before);
         if pinned && climbing {
-            let per_min = i.goal.len() as f64 / (i.goal.span_s() / 60.0).max(1.0 / 60.0);
             return Verdict {
                 story: "spiral",
                 headline: format!(
-                    "memory-limit death spiral: heap goal pinned at GOMEMLIMIT ({}) while GC CPU climbs to {cpu:.0}%",
+                    "memory-limit death spiral: heap goal pinned at GOMEMLIMIT ({}) while GC climbs to {cpu:.0}% CPU, {freq_now:.0} GCs/min",
                     mib(limit)
                 ),
                 evidence: vec![
                     format!("heap goal {} and live heap {} against a limit of {}", mib(goal), mib(live_now), mib(limit)),
-                    format!("GC CPU {cpu_before:.0}% before, {cpu:.0}% now; {per_min:.0} GCs per minute"),
+                    format!("GC CPU {cpu_before:.0}% at first, {cpu:.0}% now; {freq_before:.0} GCs per minute at first, {freq_now:.0} now"),
                     "the live data no longer fits under the limit: raise GOMEMLIMIT or find what holds the heap (go tool pprof heap)".into(),
                 ],
                 live,
@@ -480,6 +496,12 @@ mod tests {
             300,
             |t| if t as u64 % 50 == 49 { 400.0 } else { 10.0 },
         ));
+        assert_eq!(v.story, "flat", "{v:?}");
+    }
+
+    #[test]
+    fn a_sawtooth_is_not_a_leak() {
+        let v = verdict(&input(500, |t| 2.0 + (t % 100.0)));
         assert_eq!(v.story, "flat", "{v:?}");
     }
 

@@ -211,3 +211,103 @@ fn a_plateau_is_drawn_as_a_plateau_with_real_cycles_only_at_every_zoom() {
     screenshot(&mut page, "plateau-zoomed.png");
     assert_clean(&mut page);
 }
+
+fn program(name: &str) -> Option<PathBuf> {
+    let goroot = common::goroot()?;
+    let source = common::fixtures()
+        .join("programs")
+        .join(name)
+        .join("main.go");
+    Some(common::go_build(&goroot, &source))
+}
+
+/// Screenshots for the README: into web/screenshots/ when
+/// GCVIZ_SCREENSHOTS=1, else beside the other artifacts. A 1100x760 window
+/// keeps them small.
+fn story_screenshot(page: &mut Page, name: &str) {
+    page.call(
+        "Emulation.setDeviceMetricsOverride",
+        serde_json::json!({ "width": 1100, "height": 760, "deviceScaleFactor": 1, "mobile": false }),
+    );
+    page.eval("new Promise(r => requestAnimationFrame(() => requestAnimationFrame(r)))");
+    let dir = if std::env::var_os("GCVIZ_SCREENSHOTS").is_some_and(|v| v == "1") {
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("web/screenshots")
+    } else {
+        artifacts()
+    };
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join(name);
+    page.screenshot(&path);
+    println!("screenshot: {}", path.display());
+}
+
+/// Runs `name` under gcviz until it exits; the page, showing the whole run,
+/// must headline `story`. Returns the verdict.
+fn headline_of(name: &str, env: &[(&str, &str)], story: &str) -> Option<Value> {
+    let (browser, bin) = (browser()?, program(name)?);
+    let mut cmd = gcviz::command();
+    cmd.args(["--keep-serving", "-p", "0", "--"]).arg(&bin);
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let gcviz = Gcviz::start(cmd);
+    let mut page = Browser::new_page(browser);
+    open(&mut page, &gcviz);
+    page.wait_for(
+        "the program to exit",
+        "window.gcviz.status && window.gcviz.status.state === 'exited'",
+        PATIENCE,
+    );
+    page.click("button.win[data-window='all']");
+    let got = page.wait_for(
+        &format!("the {story} headline"),
+        &format!(
+            "(() => {{ const v = window.gcviz.verdict; return v && v.story === '{story}' ? \
+             [v, document.getElementById('verdict-head').textContent] : null; }})()"
+        ),
+        Duration::from_secs(20),
+    );
+    let verdict = got[0].clone();
+    assert_eq!(got[1], verdict["headline"], "the page shows the headline");
+    story_screenshot(&mut page, &format!("{story}.png"));
+    assert_clean(&mut page);
+    Some(verdict)
+}
+
+#[test]
+fn a_heap_leak_is_headlined_as_a_leak() {
+    if let Some(v) = headline_of("leak", &[], "heap-leak") {
+        assert!(
+            v["headline"].as_str().unwrap().contains("live heap grows"),
+            "{v}"
+        );
+    }
+}
+
+#[test]
+fn a_goroutine_leak_is_headlined_as_growing_stacks() {
+    if let Some(v) = headline_of("goroutineleak", &[], "goroutine-leak") {
+        assert!(
+            v["headline"].as_str().unwrap().contains("stacks grow"),
+            "{v}"
+        );
+    }
+}
+
+#[test]
+fn rss_above_the_heap_names_memory_outside_the_go_heap() {
+    if let Some(v) = headline_of("mmaprss", &[], "rss-above-heap") {
+        let h = v["headline"].as_str().unwrap();
+        assert!(h.contains("outside the Go heap"), "{v}");
+    }
+}
+
+#[test]
+fn a_memory_limit_spiral_is_headlined_as_one() {
+    if let Some(v) = headline_of("memlimit", &[("GOMEMLIMIT", "128MiB")], "spiral") {
+        assert!(
+            v["headline"].as_str().unwrap().contains("GOMEMLIMIT"),
+            "{v}"
+        );
+    }
+}

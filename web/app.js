@@ -664,6 +664,7 @@ function drawLimit(u) {
   ctx.fillStyle = pal.bad || '#cf222e';
   ctx.font = `${11 * devicePixelRatio}px sans-serif`;
   ctx.textBaseline = 'bottom';
+  ctx.textAlign = 'left';
   ctx.fillText('GOMEMLIMIT ' + fmtMiB(lim), left + 4 * devicePixelRatio, y - 2 * devicePixelRatio);
   ctx.restore();
 }
