@@ -31,6 +31,9 @@ pub struct Row {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub seq: Option<u64>,
     pub t_s: f64,
+    /// Wall-clock time, Unix seconds (see `crate::clock`), when known.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub wall_s: Option<f64>,
     /// Set when the row is one of the cycles that stand for a folded run of
     /// cycles: the run it stands for.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -317,10 +320,7 @@ impl Bucket {
     fn new(r: &Row, key: u64) -> Self {
         let mut ext = Extremes::new();
         ext.add(&r.values, r.t_s, key);
-        let kept = Kept {
-            row: r.clone(),
-            key,
-        };
+        let kept = Kept { row: *r, key };
         Bucket {
             first: kept.clone(),
             last: kept,
@@ -356,7 +356,7 @@ impl Bucket {
     /// every other one with the fields of which it holds an extreme.
     fn rows(&self, out: &mut Vec<Row>) {
         if self.cycles == 1 {
-            out.push(self.first.row.clone());
+            out.push(self.first.row);
             return;
         }
         let span = self.span();
@@ -375,9 +375,9 @@ impl Bucket {
         reps.dedup_by_key(|r| r.1);
         for (t_s, key) in reps {
             let mut row = if key == self.first.key {
-                self.first.row.clone()
+                self.first.row
             } else if key == self.last.key {
-                self.last.row.clone()
+                self.last.row
             } else {
                 Row {
                     kind: self.first.row.kind,
@@ -575,10 +575,47 @@ impl Default for HistoryLimits {
     }
 }
 
+/// A record and its wall-clock time (Unix seconds), when known.
+#[derive(Debug, Clone)]
+pub struct Stamped {
+    pub event: Arc<Event>,
+    pub wall_s: Option<f64>,
+}
+
+impl std::ops::Deref for Stamped {
+    type Target = Event;
+    fn deref(&self) -> &Event {
+        &self.event
+    }
+}
+
+impl Stamped {
+    /// The record as `gcviz parse` prints it, with `wall_s` when known.
+    pub fn json(&self) -> String {
+        let mut s = serde_json::to_string(&*self.event).unwrap_or_else(|_| "{}".into());
+        if let Some(w) = self.wall_s
+            && s.ends_with('}')
+        {
+            s.pop();
+            s.push_str(",\"wall_s\":");
+            crate::snapshot::write_number(&mut s, w);
+            s.push('}');
+        }
+        s
+    }
+
+    #[inline]
+    fn row(&self) -> Option<Row> {
+        let mut r = Row::from_event(&self.event)?;
+        r.wall_s = self.wall_s;
+        Some(r)
+    }
+}
+
 /// The whole history: recent events whole, older ones as buckets per kind.
 pub struct History {
     limits: HistoryLimits,
-    recent: VecDeque<Arc<Event>>,
+    recent: VecDeque<Stamped>,
     recent_rss: VecDeque<RssSample>,
     tiers: Vec<(&'static str, Tiers)>,
     total: u64,
@@ -603,11 +640,18 @@ impl History {
     }
 
     pub fn push(&mut self, e: Arc<Event>) {
+        self.push_stamped(Stamped {
+            event: e,
+            wall_s: None,
+        });
+    }
+
+    pub fn push_stamped(&mut self, e: Stamped) {
         self.total += 1;
         self.recent.push_back(e);
         if self.recent.len() > self.limits.recent
             && let Some(old) = self.recent.pop_front()
-            && let Some(row) = Row::from_event(&old)
+            && let Some(row) = old.row()
         {
             self.tier(row.kind).push(&row, old.seq);
         }
@@ -638,7 +682,7 @@ impl History {
     }
 
     /// Recent events with `seq >= from`, if the history still has `from`.
-    pub fn since(&self, from: u64) -> Option<Vec<Arc<Event>>> {
+    pub fn since(&self, from: u64) -> Option<Vec<Stamped>> {
         let first = self.recent.front().map_or(self.total, |e| e.seq);
         if from < first {
             return None;
@@ -653,7 +697,7 @@ impl History {
     }
 
     /// The record `seq`, if still kept whole.
-    pub fn get(&self, seq: u64) -> Option<&Arc<Event>> {
+    pub fn get(&self, seq: u64) -> Option<&Stamped> {
         let first = self.recent.front()?.seq;
         let e = self
             .recent
@@ -662,7 +706,7 @@ impl History {
     }
 
     /// Every event still kept whole, oldest first.
-    pub fn recent(&self) -> impl Iterator<Item = &Arc<Event>> {
+    pub fn recent(&self) -> impl Iterator<Item = &Stamped> {
         self.recent.iter()
     }
 
@@ -674,7 +718,7 @@ impl History {
         let mut out = Vec::new();
         let mut kinds: Vec<&'static str> = self.tiers.iter().map(|(k, _)| *k).collect();
         for e in &self.recent {
-            if let Some(r) = Row::from_event(e)
+            if let Some(r) = e.row()
                 && !kinds.contains(&r.kind)
             {
                 kinds.push(r.kind);
@@ -698,7 +742,7 @@ impl History {
                 let rows = self
                     .recent
                     .iter()
-                    .filter_map(|e| Row::from_event(e).map(|r| (r, e.seq)))
+                    .filter_map(|e| e.row().map(|r| (r, e.seq)))
                     .filter(|(r, _)| r.kind == kind && in_range(r.t_s))
                     .collect();
                 (rows, self.recent.front().map_or(self.total, |e| e.seq))
@@ -901,7 +945,7 @@ mod tests {
     fn plateau(seq: u64) -> u64 {
         match seq {
             20_000..30_000 => 500,
-            _ if seq % 7919 == 0 => 600 + seq % 13,
+            _ if seq.is_multiple_of(7919) => 600 + seq % 13,
             _ => 2,
         }
     }

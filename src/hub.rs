@@ -9,8 +9,9 @@ use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 use serde::Serialize;
 use tokio::sync::broadcast;
 
+use crate::clock::Anchor;
 use crate::event::Event;
-use crate::history::{History, HistoryLimits, Row};
+use crate::history::{History, HistoryLimits, Row, Stamped};
 use crate::rss_sample::RssSample;
 use crate::trace::Stats;
 
@@ -70,12 +71,12 @@ pub enum Live {
 /// the first page that sends it and reused by all the others.
 #[derive(Debug)]
 pub struct LiveRecord {
-    event: Arc<Event>,
+    event: Stamped,
     wire: OnceLock<Box<str>>,
 }
 
 impl LiveRecord {
-    pub fn new(event: Arc<Event>) -> Self {
+    pub fn new(event: Stamped) -> Self {
         LiveRecord {
             event,
             wire: OnceLock::new(),
@@ -83,7 +84,7 @@ impl LiveRecord {
     }
 
     /// The wire form, made by `render` the first time it is asked for.
-    pub fn wire(&self, render: impl FnOnce(&Event) -> String) -> &str {
+    pub fn wire(&self, render: impl FnOnce(&Stamped) -> String) -> &str {
         self.wire.get_or_init(|| render(&self.event).into())
     }
 }
@@ -102,6 +103,8 @@ struct State {
 
 struct Inner {
     state: Mutex<State>,
+    /// Where the records' wall clock comes from (set before ingestion starts).
+    anchor: Mutex<Anchor>,
     tx: broadcast::Sender<Live>,
 }
 
@@ -120,11 +123,17 @@ pub struct Publisher<'a> {
 
 impl Publisher<'_> {
     pub fn publish(&mut self, event: Arc<Event>) {
+        self.publish_at(event, None);
+    }
+
+    /// Publishes a record with its wall-clock time (Unix seconds).
+    pub fn publish_at(&mut self, event: Arc<Event>, wall_s: Option<f64>) {
+        let e = Stamped { event, wall_s };
         if self.live {
-            self.state.history.push(event.clone());
-            let _ = self.tx.send(Live::Record(Arc::new(LiveRecord::new(event))));
+            self.state.history.push_stamped(e.clone());
+            let _ = self.tx.send(Live::Record(Arc::new(LiveRecord::new(e))));
         } else {
-            self.state.history.push(event);
+            self.state.history.push_stamped(e);
         }
     }
 
@@ -153,6 +162,7 @@ impl Hub {
                     history: History::new(limits),
                     status,
                 }),
+                anchor: Mutex::new(Anchor::None),
                 tx,
             }),
         }
@@ -209,6 +219,16 @@ impl Hub {
         self.publisher().set_stats(s);
     }
 
+    /// Where the wall clock of records comes from: set by the mode before
+    /// ingestion starts.
+    pub fn set_clock_anchor(&self, anchor: Anchor) {
+        *self.inner.anchor.lock().unwrap_or_else(|e| e.into_inner()) = anchor;
+    }
+
+    pub fn clock_anchor(&self) -> Anchor {
+        *self.inner.anchor.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
     pub fn status(&self) -> Status {
         self.state().status.clone()
     }
@@ -232,17 +252,17 @@ impl Hub {
     }
 
     /// Records from `seq` on, if still kept whole.
-    pub fn since(&self, seq: u64) -> Option<Vec<Arc<Event>>> {
+    pub fn since(&self, seq: u64) -> Option<Vec<Stamped>> {
         self.state().history.since(seq)
     }
 
     /// One record, if still kept whole.
-    pub fn record(&self, seq: u64) -> Option<Arc<Event>> {
+    pub fn record(&self, seq: u64) -> Option<Stamped> {
         self.state().history.get(seq).cloned()
     }
 
     /// Every record kept whole.
-    pub fn recent(&self) -> Vec<Arc<Event>> {
+    pub fn recent(&self) -> Vec<Stamped> {
         self.state().history.recent().cloned().collect()
     }
 }

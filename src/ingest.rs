@@ -9,6 +9,7 @@ use std::sync::mpsc::{self, RecvTimeoutError};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
+use crate::clock::Clock;
 use crate::event::Event;
 use crate::hub::{Hub, Publisher};
 use crate::reader;
@@ -27,6 +28,9 @@ struct Out<W: Write> {
     /// consuming the program's output, stop writing.
     broken: bool,
     record: Option<Box<dyn Write + Send>>,
+    /// Wall-clock times for records (crate::clock), and this chunk's arrival.
+    clock: Clock,
+    now_unix: f64,
 }
 
 /// The scanner's sink for one chunk of input: records go to the hub through
@@ -44,10 +48,12 @@ impl<W: Write> Sink for ChunkSink<'_, W> {
                 self.out.record = None;
             }
         }
-        self.hub.publish(event);
+        let wall = self.out.clock.stamp(event.t_s, self.out.now_unix);
+        self.hub.publish_at(event, wall);
     }
 
     fn text(&mut self, bytes: &[u8]) {
+        self.out.clock.text(bytes);
         self.out.pending.extend_from_slice(bytes);
     }
 }
@@ -55,6 +61,7 @@ impl<W: Write> Sink for ChunkSink<'_, W> {
 impl<W: Write> Out<W> {
     /// A sink for the next chunk, holding the hub until it is dropped.
     fn sink<'a>(&'a mut self, hub: &'a Hub) -> ChunkSink<'a, W> {
+        self.now_unix = crate::clock::now_unix();
         ChunkSink {
             out: self,
             hub: hub.publisher(),
@@ -102,6 +109,8 @@ where
                 pending: Vec::new(),
                 broken: false,
                 record,
+                clock: Clock::new(hub.clock_anchor()),
+                now_unix: 0.0,
             };
             let result = loop {
                 // Ticks matter only while text is held: an idle gcviz sleeps.

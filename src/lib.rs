@@ -4,6 +4,7 @@
 pub mod analysis;
 mod child;
 pub mod cli;
+pub mod clock;
 mod demo;
 pub mod error;
 pub mod event;
@@ -16,7 +17,7 @@ pub mod rss;
 pub mod rss_sample;
 mod serve;
 pub mod server;
-mod snapshot;
+pub mod snapshot;
 pub mod trace;
 pub mod verdict;
 mod web;
@@ -65,7 +66,13 @@ pub(crate) fn new_hub(mode: &'static str, command: Option<String>) -> Hub {
         window_s: trace::Limits::default().analysis_window_s,
         ..Status::default()
     };
-    Hub::new(HistoryLimits::default(), status)
+    let hub = Hub::new(HistoryLimits::default(), status);
+    // The trace counts from the program's start: in wrapper mode that is now.
+    hub.set_clock_anchor(match mode {
+        "wrap" => clock::Anchor::Start(clock::now_unix()),
+        _ => clock::Anchor::Arrival,
+    });
+    hub
 }
 
 /// Serving after the input ends is for people at a terminal; scripts and
@@ -105,6 +112,10 @@ pub(crate) async fn serve_until_interrupted(url: &str, what: &str) {
 /// so gcviz works as a filter.
 async fn pipe_mode(args: ServeArgs) -> Result<u8> {
     let hub = new_hub("pipe", None);
+    // A saved log replayed from a file: its own timestamps or no clock.
+    if stdin_is_a_file() {
+        hub.set_clock_anchor(clock::Anchor::None);
+    }
     let url = if args.no_server {
         None
     } else {
@@ -130,6 +141,16 @@ async fn pipe_mode(args: ServeArgs) -> Result<u8> {
         _ => let_pages_see_the_end(&hub).await,
     }
     Ok(0)
+}
+
+fn stdin_is_a_file() -> bool {
+    use std::os::fd::AsFd;
+    std::io::stdin()
+        .as_fd()
+        .try_clone_to_owned()
+        .ok()
+        .and_then(|fd| std::fs::File::from(fd).metadata().ok())
+        .is_some_and(|m| m.is_file())
 }
 
 /// `gcviz demo`: the bundled trace at its recorded pace.

@@ -187,8 +187,8 @@ fn snapshot_event(
     SseEvent::default().event("snapshot").data(data)
 }
 
-fn record_event(e: &crate::event::Event) -> SseEvent {
-    record_sse(e, &json(e))
+fn record_event(e: &crate::history::Stamped) -> SseEvent {
+    record_sse(e, &e.json())
 }
 
 fn record_sse(e: &crate::event::Event, json: &str) -> SseEvent {
@@ -227,7 +227,7 @@ async fn events(State(app): State<App>, headers: HeaderMap) -> Response {
     let (first, mut next_seq): (Vec<SseEvent>, u64) = match resumed {
         Some((from, evs)) => {
             let next = from + evs.len() as u64;
-            (evs.iter().map(|e| record_event(e)).collect(), next)
+            (evs.iter().map(record_event).collect(), next)
         }
         None => {
             let (status, rows, next) = hub.snapshot(SNAPSHOT_POINTS);
@@ -248,7 +248,7 @@ async fn events(State(app): State<App>, headers: HeaderMap) -> Response {
                 Ok(Live::Record(e)) if e.seq >= next_seq => {
                     next_seq = e.seq + 1;
                     // Made once for all pages.
-                    Some(record_sse(&e, e.wire(json)))
+                    Some(record_sse(&e, e.wire(crate::history::Stamped::json)))
                 }
                 Ok(Live::Record(_)) => None,
                 Ok(Live::Rss(s)) => Some(json_event(
@@ -341,7 +341,9 @@ struct RecordQuery {
 /// still kept whole (404 after); the page's tooltip shows its raw line.
 async fn record(State(app): State<App>, Query(q): Query<RecordQuery>) -> Response {
     match app.hub.record(q.seq) {
-        Some(e) if e.seq == q.seq => axum::Json(&*e).into_response(),
+        Some(e) if e.seq == q.seq => {
+            ([(header::CONTENT_TYPE, "application/json")], e.json()).into_response()
+        }
         _ => (StatusCode::NOT_FOUND, "gcviz: record no longer kept\n").into_response(),
     }
 }
@@ -350,9 +352,8 @@ async fn record(State(app): State<App>, Query(q): Query<RecordQuery>) -> Respons
 async fn records(State(app): State<App>) -> Response {
     let mut body = Vec::new();
     for e in app.hub.recent() {
-        if serde_json::to_writer(&mut body, &*e).is_ok() {
-            body.push(b'\n');
-        }
+        body.extend_from_slice(e.json().as_bytes());
+        body.push(b'\n');
     }
     (
         [

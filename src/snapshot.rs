@@ -40,6 +40,7 @@ struct KindColumns {
     proc: Vec<Option<u32>>,
     flags: Vec<u8>,
     cycles: Vec<Option<u64>>,
+    wall_s: Vec<Option<f64>>,
     from_s: Vec<Option<f64>>,
     to_s: Vec<Option<f64>>,
     /// By index into [`Values::NAMES`]; `None` until some row has the field.
@@ -55,6 +56,7 @@ impl KindColumns {
             proc: Vec::new(),
             flags: Vec::new(),
             cycles: Vec::new(),
+            wall_s: Vec::new(),
             from_s: Vec::new(),
             to_s: Vec::new(),
             values: vec![None; Values::NAMES.len()],
@@ -75,6 +77,7 @@ impl KindColumns {
         }
         self.flags.push(flags);
         self.cycles.push(row.summary.map(|s| s.cycles));
+        self.wall_s.push(row.wall_s);
         self.from_s.push(row.summary.map(|s| s.from_s));
         self.to_s.push(row.summary.map(|s| s.to_s));
         for (name, v) in row.values.iter() {
@@ -104,6 +107,10 @@ impl KindColumns {
         if self.flags.iter().any(|&f| f != 0) {
             out.push_str(",\"flags\":");
             write_array(out, self.flags.iter().map(|&f| Some(f64::from(f))));
+        }
+        if self.wall_s.iter().any(Option::is_some) {
+            out.push_str(",\"wall_s\":");
+            write_array(out, self.wall_s.iter().copied());
         }
         if self.cycles.iter().any(Option::is_some) {
             out.push_str(",\"cycles\":");

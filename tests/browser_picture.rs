@@ -4,9 +4,12 @@
 //! for how the browser is driven; screenshots of each story go to
 //! target/browser-artifacts/.
 
+// Shared with tests/browser.rs, which uses more of them.
+#[allow(dead_code)]
 #[path = "browser/cdp.rs"]
 mod cdp;
 mod common;
+#[allow(dead_code)]
 #[path = "browser/gcviz.rs"]
 mod gcviz;
 
@@ -69,7 +72,7 @@ fn assert_clean(page: &mut Page) {
 fn plateau_live(seq: u64) -> u64 {
     match seq {
         20_000..30_000 => 500,
-        _ if seq % 7919 == 0 => 700,
+        _ if seq.is_multiple_of(7919) => 700,
         _ => 2,
     }
 }
@@ -310,4 +313,73 @@ fn a_memory_limit_spiral_is_headlined_as_one() {
             "{v}"
         );
     }
+}
+
+/// A log saved with `kubectl logs --timestamps`: every line starts with its
+/// RFC 3339 time, the program's lines and the runtime's alike.
+#[test]
+fn a_kubectl_timestamps_log_shows_clock_times() {
+    let Some(browser) = browser() else {
+        return;
+    };
+    // 2025-12-02T03:00:00Z, a gc record every 0.5 s for 10 minutes.
+    const START: f64 = 1_764_644_400.0;
+    let log = Path::new(env!("CARGO_TARGET_TMPDIR")).join("kubectl-timestamps.log");
+    let mut out = std::io::BufWriter::new(std::fs::File::create(&log).unwrap());
+    let stamp = |t: f64| {
+        let ns = ((t - START) * 1e9).round() as u64;
+        let (s, ns) = (ns / 1_000_000_000, ns % 1_000_000_000);
+        format!("2025-12-02T03:{:02}:{:02}.{ns:09}Z", s / 60, s % 60)
+    };
+    for k in 0..1200u64 {
+        let at = k as f64 * 0.5 + 0.25;
+        // The process started 2 s before the log's first line.
+        let wall = START + at - 0.25 + 0.001;
+        writeln!(out, "{} handled request {k}", stamp(wall - 0.0005)).unwrap();
+        writeln!(
+            out,
+            "{} gc {} @{:.3}s 1%: 0.010+1.0+0.020 ms clock, 0.020+0.10/1.0/0+0.040 ms cpu, 4->5->2 MB, 8 MB goal, 0 MB stacks, 0 MB globals, 2 P",
+            stamp(wall),
+            k + 1,
+            at
+        )
+        .unwrap();
+    }
+    out.flush().unwrap();
+    drop(out);
+    let (gcviz, _) = Gcviz::serving_file(&log, PATIENCE);
+    // Every record carries its line's time.
+    let ndjson = gcviz.get("/api/records.ndjson");
+    for (k, line) in ndjson.lines().enumerate() {
+        let v: Value = serde_json::from_str(line).unwrap();
+        let want = START + k as f64 * 0.5 + 0.001;
+        let got = v["wall_s"]
+            .as_f64()
+            .unwrap_or_else(|| panic!("no wall_s: {line}"));
+        assert!(
+            (got - want).abs() < 0.002,
+            "record {k}: wall_s {got}, want {want}"
+        );
+    }
+    let mut page = Browser::new_page(browser);
+    open(&mut page, &gcviz);
+    page.click("button.win[data-window='all']");
+    let view = page.wait_for(
+        "clock times on the axis",
+        "(() => { const v = window.gcviz.view(); return v.clock ? v : null; })()",
+        PATIENCE,
+    );
+    let first = view["clock"][0].as_str().unwrap();
+    assert!(first.starts_with("2025-12-02T03:00:00"), "{view}");
+    let last = view["clock"][1].as_str().unwrap();
+    assert!(last.starts_with("2025-12-02T03:09:59"), "{view}");
+    assert_eq!(
+        page.eval("document.getElementById('btn-clock').hidden"),
+        false,
+        "the clock/elapsed switch is offered"
+    );
+    screenshot(&mut page, "clock.png");
+    page.click("#btn-clock");
+    assert_eq!(page.eval("window.gcviz.view().clock"), Value::Null);
+    assert_clean(&mut page);
 }

@@ -40,7 +40,7 @@ const KIND = { gc: 1, scav: 2, scvg: 3, scvg_released: 4, gc_forced: 5, rss: 6 }
 const F_FORCED = 1, F_AGG = 2, F_REPAIRED = 8;
 const COLS = ['x', 'kind', 'proc', 'seq', 'gc', 'flags', 'cycles', 'live', 'goal', 'hstart', 'hend',
   'stacks', 'globals', 'sg', 'released', 'rss', 'stw', 'mark', 'cpuWin', 'assist', 'cpuCum',
-  'perMin', 'forcedMark', 'raw', 'spanFrom', 'spanTo', 'forcedLive'];
+  'perMin', 'forcedMark', 'raw', 'spanFrom', 'spanTo', 'forcedLive', 'wall'];
 // Past this many live-appended rows, ask the server for a fresh (downsampled)
 // snapshot instead of growing without bound.
 const MAX_APPENDED = 200000;
@@ -63,7 +63,7 @@ function toRow(rec, t) {
   if (x == null || !kind) return null;
   let flags = (rec.forced === true ? F_FORCED : 0) | (rec.repaired === true ? F_REPAIRED : 0);
   const r = { x, kind, proc: num(rec.proc) ?? 0, seq: num(rec.seq), flags, cycles: num(rec.cycles),
-    raw: typeof rec.raw === 'string' ? rec.raw : null };
+    raw: typeof rec.raw === 'string' ? rec.raw : null, wall: num(rec.wall_s) };
   if (kind === KIND.gc) {
     r.gc = num(rec.gc);
     r.live = num(rec.heap_live_mb);
@@ -195,6 +195,7 @@ function tableOfColumns(kinds) {
     if (same('seq')) put('seq', c.seq, pos, 1);
     if (same('cycles')) put('cycles', c.cycles, pos, 1);
     if (same('from_s')) put('spanFrom', c.from_s, pos, 1);
+    if (same('wall_s')) put('wall', c.wall_s, pos, 1);
     if (same('to_s')) put('spanTo', c.to_s, pos, 1);
     if (same('flags')) {
       const dst = t.flags, f = c.flags;
@@ -257,6 +258,7 @@ function onSnapshot(msg) {
   rebuildView();
   updateProcSelect();
   gcviz.records = data.all.x.length;
+  noteClock(data.all.wall.some(v => v != null));
   gcviz.timing.built = performance.now();
   if (msg.status) onStatus(msg.status);
   pending.snapshot = true;
@@ -268,6 +270,7 @@ function onRecord(rec) {
   if (probe) probeWaiting.push([rec.seq, Date.now()]);
   const r = toRow(rec, data.all);
   if (!r) return;
+  if (r.wall != null) noteClock(true);
   const before = data.all.procs.size;
   pushRow(data.all, r);
   if (data.view !== data.all && accepts(r)) pushRow(data.view, r);
@@ -351,8 +354,42 @@ function fmtTick(s) {
   return neg + h + 'h' + (m || sec ? pad2(m) + 'm' : '') + (sec ? pad2(sec) + 's' : '');
 }
 
+/* Wall-clock time (src/clock.rs): rows carry it when gcviz knows it; a
+   moment between rows takes the nearest earlier row's clock plus the run
+   since. Shown in UTC. */
+let clockAxis = true;
+function wallAt(s) {
+  const t = data.view, n = t.x.length, at = upperBound(t.x, s);
+  for (let i = at - 1, k = 0; i >= 0 && k < 5000; i--, k++) if (t.wall[i] != null) return t.wall[i] + (s - t.x[i]);
+  for (let j = at, k = 0; j < n && k < 5000; j++, k++) if (t.wall[j] != null) return t.wall[j] - (t.x[j] - s);
+  return null;
+}
+function noteClock(known) {
+  if (!known || clockKnown) return;
+  clockKnown = true;
+  $('btn-clock').hidden = false;
+}
+const clockOn = () => clockAxis && clockKnown;
+let clockKnown = false;
+function fmtClock(w, withMs) {
+  const iso = new Date(w * 1000).toISOString();
+  return iso.slice(11, withMs ? 23 : 19);
+}
+function fmtClockTick(s, spanS) {
+  const w = wallAt(s);
+  if (w == null) return fmtTick(s);
+  const iso = new Date(w * 1000).toISOString();
+  if (spanS > 2 * 86400) return iso.slice(5, 10) + ' ' + iso.slice(11, 16);
+  return spanS < 10 ? iso.slice(11, 22) : iso.slice(11, 19);
+}
+
 // Legend and tooltip: precise time.
 function fmtTime(s) {
+  if (s == null) return '–';
+  if (clockOn()) { const w = wallAt(s); if (w != null) return fmtClock(w, true) + ' UTC'; }
+  return fmtElapsed(s);
+}
+function fmtElapsed(s) {
   if (s == null) return '–';
   if (s < 60) return s.toFixed(3) + ' s';
   const h = Math.floor(s / 3600), m = Math.floor(s % 3600 / 60), sec = (s % 60).toFixed(1);
@@ -570,7 +607,20 @@ function seriesOpts(s) {
 
 function chartOpts(spec, width) {
   const xAxis = axis('x', null, pal.muted);
-  xAxis.values = (u, splits) => splits.map(fmtTick);
+  // On the clock, ticks fall on round clock times (the view's offset from
+  // elapsed time taken at its left edge).
+  xAxis.splits = (u, ai, min, max, incr) => {
+    const w = clockOn() ? wallAt(min) : null;
+    const off = w == null ? 0 : w - min;
+    const out = [];
+    for (let v = Math.ceil((min + off) / incr) * incr - off; v <= max && out.length < 1000; v += incr) out.push(v);
+    return out;
+  };
+  xAxis.values = (u, splits) => {
+    if (!clockOn()) return splits.map(fmtTick);
+    const span = (u.scales.x.max ?? 0) - (u.scales.x.min ?? 0);
+    return splits.map(s => fmtClockTick(s, span));
+  };
   xAxis.incrs = X_INCRS;
   xAxis.space = 60;
   xAxis.size = 36;
@@ -587,7 +637,7 @@ function chartOpts(spec, width) {
   }
   return {
     width, height: chartHeight(spec), scales, axes,
-    series: [{ label: 'time', value: (u, v) => fmtTime(v) }, ...spec.series.map(seriesOpts)],
+    series: [{ label: 'time', value: (u, v, si, idx) => fmtTime(idx == null ? u.scales.x.max : v) }, ...spec.series.map(seriesOpts)],
     legend: { live: true },
     cursor: {
       sync: { key: 'gcviz' },
@@ -1058,7 +1108,8 @@ function fillSummary(tip, t, i) {
 
 function fillTooltip(tip, t, i) {
   if ((t.flags[i] & F_AGG) && t.spanFrom[i] != null) { fillSummary(tip, t, i); return; }
-  const title = el('div', 'tt-title', `GC ${t.gc[i] ?? '?'} at ${fmtTime(t.x[i])}` + (data.all.procs.size > 1 ? ` (process ${t.proc[i]})` : ''));
+  const title = el('div', 'tt-title', `GC ${t.gc[i] ?? '?'} at ${fmtTime(t.x[i])}` + (clockOn() ? ` (${fmtElapsed(t.x[i])} in)` : '')
+    + (data.all.procs.size > 1 ? ` (process ${t.proc[i]})` : ''));
   const rows = [
     ['live heap', t.live[i], 'MiB'], ['heap goal', t.goal[i], 'MiB'],
     ['heap start → end', t.hstart[i] == null ? null : `${fmtNum(t.hstart[i])} → ${fmtNum(t.hend[i])}`, 'MiB'],
@@ -1242,6 +1293,12 @@ function bindControls() {
   for (const b of document.querySelectorAll('button.png')) b.addEventListener('click', () => downloadPng(b.dataset.chart));
   new ResizeObserver(() => { pending.resize = true; schedule(); }).observe(document.querySelector('main.charts'));
   window.addEventListener('resize', () => { pending.resize = true; schedule(); });
+  $('btn-clock').addEventListener('click', () => {
+    clockAxis = !clockAxis;
+    $('btn-clock').setAttribute('aria-pressed', String(clockAxis));
+    for (const { u } of charts) u.redraw(false, true);
+    markDirty(true);
+  });
   $('btn-log').addEventListener('click', () => {
     logScale = !logScale;
     $('btn-log').setAttribute('aria-pressed', String(logScale));
@@ -1253,7 +1310,8 @@ function bindControls() {
 // window, and how many rows and forced-GC markers are drawn from.
 gcviz.view = () => {
   const [min, max] = currentRange(), t = data.view;
-  return { min, max, follow: viewport.follow, windowS: viewport.windowS, rows: t.x.length,
+  const clock = clockOn() ? [wallAt(min), wallAt(max)].map(w => (w == null ? null : new Date(w * 1000).toISOString())) : null;
+  return { min, max, clock, follow: viewport.follow, windowS: viewport.windowS, rows: t.x.length,
     forcedMarks: t.forcedMark.filter(v => v != null).length, charts: charts.length };
 };
 
