@@ -12,6 +12,7 @@ use tokio::sync::broadcast;
 use crate::clock::Anchor;
 use crate::event::Event;
 use crate::history::{History, HistoryLimits, Row, Stamped};
+use crate::marks::{Mark, Marks};
 use crate::rss_sample::RssSample;
 use crate::trace::Stats;
 
@@ -65,6 +66,10 @@ pub enum Live {
     Record(Arc<LiveRecord>),
     Rss(Arc<RssSample>),
     Status(Arc<Status>),
+    /// A line of the program's output matched a mark pattern.
+    Mark(Arc<Mark>),
+    /// The mark patterns changed: pages fetch the marks again.
+    Marks,
 }
 
 /// A record on its way to live pages: the event, and its wire form made by
@@ -99,6 +104,7 @@ impl Deref for LiveRecord {
 struct State {
     history: History,
     status: Status,
+    marks: Marks,
 }
 
 struct Inner {
@@ -128,12 +134,21 @@ impl Publisher<'_> {
 
     /// Publishes a record with its wall-clock time (Unix seconds).
     pub fn publish_at(&mut self, event: Arc<Event>, wall_s: Option<f64>) {
+        self.state.marks.record(event.t_s, wall_s);
         let e = Stamped { event, wall_s };
         if self.live {
             self.state.history.push_stamped(e.clone());
             let _ = self.tx.send(Live::Record(Arc::new(LiveRecord::new(e))));
         } else {
             self.state.history.push_stamped(e);
+        }
+    }
+
+    /// The program's own text, for the mark patterns.
+    #[inline]
+    pub fn text(&mut self, bytes: &[u8]) {
+        for m in self.state.marks.text(bytes) {
+            let _ = self.tx.send(Live::Mark(Arc::new(m)));
         }
     }
 
@@ -161,6 +176,7 @@ impl Hub {
                 state: Mutex::new(State {
                     history: History::new(limits),
                     status,
+                    marks: Marks::default(),
                 }),
                 anchor: Mutex::new(Anchor::None),
                 tx,
@@ -217,6 +233,30 @@ impl Hub {
     /// server sends the status periodically).
     pub fn set_stats(&self, s: &Stats) {
         self.publisher().set_stats(s);
+    }
+
+    /// Adds a mark pattern (a regular expression); the kept lines that match
+    /// are marked at once.
+    pub fn add_mark(&self, pattern: &str) -> Result<(), String> {
+        self.state().marks.add(pattern)?;
+        let _ = self.inner.tx.send(Live::Marks);
+        Ok(())
+    }
+
+    /// Removes a mark pattern and its marks; false if it was not set.
+    pub fn remove_mark(&self, pattern: &str) -> bool {
+        let removed = self.state().marks.remove(pattern);
+        if removed {
+            let _ = self.inner.tx.send(Live::Marks);
+        }
+        removed
+    }
+
+    /// The mark patterns, the marks (oldest first) and how many were dropped.
+    pub fn marks(&self) -> (Vec<String>, Vec<Mark>, u64) {
+        let st = self.state();
+        let m = &st.marks;
+        (m.patterns(), m.marks().cloned().collect(), m.dropped)
     }
 
     /// Where the wall clock of records comes from: set by the mode before

@@ -54,6 +54,7 @@ impl<W: Write> Sink for ChunkSink<'_, W> {
 
     fn text(&mut self, bytes: &[u8]) {
         self.out.clock.text(bytes);
+        self.hub.text(bytes);
         self.out.pending.extend_from_slice(bytes);
     }
 }

@@ -11,6 +11,7 @@ pub mod event;
 pub mod history;
 pub mod hub;
 pub mod ingest;
+pub mod marks;
 mod parse_cmd;
 mod reader;
 pub mod rss;
@@ -82,6 +83,15 @@ pub(crate) fn keep_serving(args: &ServeArgs) -> bool {
         && (args.keep_serving || (!args.exit_with_program && std::io::stderr().is_terminal()))
 }
 
+/// The `--mark` patterns; one that is not a regular expression is a usage error.
+pub(crate) fn apply_marks(args: &ServeArgs, hub: &Hub) -> Result<()> {
+    for p in &args.mark {
+        hub.add_mark(p)
+            .map_err(|e| Error::Usage(format!("--mark {p:?}: {e}")))?;
+    }
+    Ok(())
+}
+
 pub(crate) fn record_file(args: &ServeArgs) -> Result<Option<Box<dyn std::io::Write + Send>>> {
     let Some(path) = &args.record else {
         return Ok(None);
@@ -112,6 +122,7 @@ pub(crate) async fn serve_until_interrupted(url: &str, what: &str) {
 /// so gcviz works as a filter.
 async fn pipe_mode(args: ServeArgs) -> Result<u8> {
     let hub = new_hub("pipe", None);
+    apply_marks(&args, &hub)?;
     // A saved log replayed from a file: its own timestamps or no clock.
     if stdin_is_a_file() {
         hub.set_clock_anchor(clock::Anchor::None);

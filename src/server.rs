@@ -78,6 +78,10 @@ pub fn router(app: App) -> Router {
         .route("/events", get(events))
         .route("/api/history", get(history))
         .route("/api/verdict", get(verdict))
+        .route(
+            "/api/marks",
+            get(marks_get).post(marks_add).delete(marks_remove),
+        )
         .route("/api/records.ndjson", get(records))
         .route("/api/record", get(record))
         .route("/api/status", get(status))
@@ -259,6 +263,8 @@ async fn events(State(app): State<App>, headers: HeaderMap) -> Response {
                     },
                 )),
                 Ok(Live::Status(s)) => Some(json_event("status", &*s)),
+                Ok(Live::Mark(m)) => Some(json_event("mark", &*m)),
+                Ok(Live::Marks) => Some(SseEvent::default().event("marks").data("{}")),
                 Err(BroadcastStreamRecvError::Lagged(n)) => {
                     guard.hub.update_status(false, |s| s.counts.dropped += n);
                     *ended = true;
@@ -330,6 +336,63 @@ async fn verdict(State(app): State<App>, Query(q): Query<HistoryQuery>) -> Respo
     let limit = app.hub.status().env.GOMEMLIMIT;
     let input = crate::verdict::Input::from_rows(&rows, limit.as_deref());
     axum::Json(crate::verdict::verdict(&input)).into_response()
+}
+
+/// Changes need the page's own `X-Gcviz: 1` header: another site's form or
+/// script cannot send it to gcviz without a CORS preflight, which gcviz
+/// never grants.
+fn not_from_the_page(headers: &HeaderMap) -> Option<Response> {
+    (headers.get("x-gcviz").and_then(|v| v.to_str().ok()) != Some("1")).then(|| {
+        (
+            StatusCode::FORBIDDEN,
+            "gcviz: changes need the X-Gcviz: 1 header\n",
+        )
+            .into_response()
+    })
+}
+
+#[derive(Debug, Deserialize)]
+struct MarkQuery {
+    pattern: String,
+}
+
+/// `/api/marks`: `{"patterns":[…],"marks":[{"t_s","wall_s","text","pattern"}…],"dropped":N}`.
+async fn marks_get(State(app): State<App>) -> Response {
+    let (patterns, marks, dropped) = app.hub.marks();
+    axum::Json(serde_json::json!({ "patterns": patterns, "marks": marks, "dropped": dropped }))
+        .into_response()
+}
+
+/// `POST /api/marks?pattern=RE`: marks lines matching RE from now on, and
+/// the recent lines gcviz still keeps; 400 when RE is not a regular expression.
+async fn marks_add(
+    State(app): State<App>,
+    headers: HeaderMap,
+    Query(q): Query<MarkQuery>,
+) -> Response {
+    if let Some(refused) = not_from_the_page(&headers) {
+        return refused;
+    }
+    match app.hub.add_mark(&q.pattern) {
+        Ok(()) => marks_get(State(app)).await,
+        Err(e) => (StatusCode::BAD_REQUEST, format!("gcviz: {e}\n")).into_response(),
+    }
+}
+
+/// `DELETE /api/marks?pattern=RE`: removes the pattern and its marks.
+async fn marks_remove(
+    State(app): State<App>,
+    headers: HeaderMap,
+    Query(q): Query<MarkQuery>,
+) -> Response {
+    if let Some(refused) = not_from_the_page(&headers) {
+        return refused;
+    }
+    if app.hub.remove_mark(&q.pattern) {
+        marks_get(State(app)).await
+    } else {
+        (StatusCode::NOT_FOUND, "gcviz: no such mark pattern\n").into_response()
+    }
 }
 
 #[derive(Debug, Deserialize)]

@@ -54,6 +54,7 @@ pub async fn run(args: ServeArgs, program: Vec<OsString>) -> Result<u8> {
     // Everything that can fail on the command line fails before the
     // program starts.
     let record = record_file(&args)?;
+    crate::apply_marks(&args, &hub)?;
     let url = if args.no_server {
         None
     } else {

@@ -383,3 +383,78 @@ fn a_kubectl_timestamps_log_shows_clock_times() {
     assert_eq!(page.eval("window.gcviz.view().clock"), Value::Null);
     assert_clean(&mut page);
 }
+
+/// `--mark REGEX` puts the program's own events on the charts, with the
+/// line on hover; the page adds and removes patterns live.
+#[test]
+fn marked_lines_are_drawn_with_their_text_and_patterns_change_live() {
+    let Some(browser) = browser() else {
+        return;
+    };
+    let log = Path::new(env!("CARGO_TARGET_TMPDIR")).join("marks.log");
+    let mut out = std::io::BufWriter::new(std::fs::File::create(&log).unwrap());
+    for k in 0..300u64 {
+        writeln!(
+            out,
+            "gc {} @{:.3}s 1%: 0.010+1.0+0.020 ms clock, 0.020+0.10/1.0/0+0.040 ms cpu, 4->5->{} MB, 8 MB goal, 0 MB stacks, 0 MB globals, 2 P",
+            k + 1,
+            k as f64 * 0.1,
+            if k >= 150 { 40 } else { 2 }
+        )
+        .unwrap();
+        match k {
+            149 => writeln!(out, "deploy: v2 rolled out").unwrap(),
+            99 | 199 => writeln!(out, "phase: compaction {k}").unwrap(),
+            _ => writeln!(out, "request {k} served").unwrap(),
+        }
+    }
+    out.flush().unwrap();
+    drop(out);
+    let mut cmd = gcviz::command();
+    cmd.args(["--keep-serving", "-p", "0", "--mark", "deploy"])
+        .stdin(std::fs::File::open(&log).unwrap());
+    let gcviz = Gcviz::start(cmd);
+    let mut page = Browser::new_page(browser);
+    open(&mut page, &gcviz);
+    page.click("button.win[data-window='all']");
+    let list = page.wait_for(
+        "the deploy mark",
+        "window.gcviz.marks.list.length === 1 && window.gcviz.marks.list",
+        PATIENCE,
+    );
+    assert_eq!(list[0]["text"], "deploy: v2 rolled out");
+    assert_eq!(list[0]["t_s"], 14.9, "at the last gc cycle before the line");
+    story_screenshot(&mut page, "marks.png");
+    // Hovering the marker shows the line.
+    let at = page.eval(
+        "(() => { const c = document.querySelector('#chart-memory .u-over').getBoundingClientRect(); \
+         const u = window.gcviz.view(); \
+         return [c.x + (14.9 - u.min) / (u.max - u.min) * c.width, c.y + c.height / 2]; })()",
+    );
+    page.hover(at[0].as_f64().unwrap(), at[1].as_f64().unwrap());
+    let tip = page.wait_for(
+        "the mark's tooltip",
+        "(() => { const t = document.getElementById('tooltip'); return !t.hidden && t.textContent.includes('deploy: v2') ? t.textContent : null; })()",
+        PATIENCE,
+    );
+    assert!(tip.as_str().unwrap().contains("matched deploy"), "{tip}");
+    // Added live: the kept lines that match are marked at once.
+    page.eval("document.getElementById('mark-input').value = 'phase:'");
+    page.click("#mark-form button[type=submit]");
+    let list = page.wait_for(
+        "the phase marks",
+        "window.gcviz.marks.list.length === 3 && window.gcviz.marks.list.map(m => m.t_s)",
+        PATIENCE,
+    );
+    assert_eq!(list, serde_json::json!([9.9, 14.9, 19.9]));
+    page.click(".mark-chip");
+    page.wait_for(
+        "the deploy pattern removed",
+        "window.gcviz.marks.patterns.join() === 'phase:' && window.gcviz.marks.list.length === 2",
+        PATIENCE,
+    );
+    assert_clean(&mut page);
+    // Changes need the page's header: another site cannot add patterns.
+    let refused = page.eval("fetch('api/marks?pattern=x', { method: 'POST' }).then(r => r.status)");
+    assert_eq!(refused, 403);
+}

@@ -261,6 +261,7 @@ function onSnapshot(msg) {
   noteClock(data.all.wall.some(v => v != null));
   gcviz.timing.built = performance.now();
   if (msg.status) onStatus(msg.status);
+  loadMarks().catch(noteError);
   pending.snapshot = true;
   markDirty(true);
 }
@@ -308,6 +309,8 @@ function connect() {
   on('snapshot', onSnapshot);
   on('record', onRecord);
   on('status', onStatus);
+  on('mark', onMark);
+  on('marks', () => { loadMarks().catch(noteError); });
   // The server dropped us for being slow: start over with a fresh snapshot.
   on('resync', () => connect());
   src.onopen = () => {
@@ -650,7 +653,7 @@ function chartOpts(spec, width) {
       ready: [u => bindChart(u)],
       setSelect: [onSelect],
       setCursor: [u => { if (u === hovered) showTooltip(u); }],
-      draw: spec.key === 'memory' ? [drawTrend, drawLimit] : [],
+      draw: spec.key === 'memory' ? [drawTrend, drawLimit, drawMarks] : [drawMarks],
     },
   };
 }
@@ -1050,11 +1053,25 @@ let tipIdx = -1;
 function showTooltip(u) {
   const tip = $('tooltip');
   const idx = u.cursor.idx;
-  if (idx == null || u.cursor.left < 0) { hideTooltip(); return; }
+  if (u.cursor.left < 0) { hideTooltip(); return; }
+  const m = markNear(u, u.cursor.left);
+  if (m) {
+    tip.replaceChildren(el('div', 'tt-title', `mark at ${fmtTime(m.t_s)}`), el('div', 'raw mono', m.text),
+      el('div', 'flag', 'matched ' + m.pattern));
+    tipIdx = -2;
+    tip.hidden = false;
+    placeTooltip(u, tip);
+    return;
+  }
+  if (idx == null) { hideTooltip(); return; }
   const t = data.view, i = nearestGc(t, idx);
   if (i < 0) { hideTooltip(); return; }
   if (i !== tipIdx) { fillTooltip(tip, t, i); tipIdx = i; }
   tip.hidden = false;
+  placeTooltip(u, tip);
+}
+
+function placeTooltip(u, tip) {
   // Place beside the cursor, flipped to stay inside the window.
   const box = u.over.getBoundingClientRect();
   const cx = box.left + u.cursor.left, cy = box.top + u.cursor.top;
@@ -1152,6 +1169,77 @@ async function fetchRaw(seq, into) {
   rawLines.set(seq, rec && typeof rec.raw === 'string' ? rec.raw : null);
   rawAsked.delete(seq);
   if (into.isConnected) into.textContent = rawLines.get(seq) ?? '(raw line no longer kept)';
+}
+
+// -------------------------------------------------------------------- marks
+/* Lines of the program's output that match a pattern (--mark, or added
+   here), as vertical markers at the last GC cycle before them; hovering one
+   shows the line. gcviz keeps the patterns and the marks (/api/marks). */
+const marks = gcviz.marks = { list: [], patterns: [] };
+
+function setMarks(body) {
+  marks.list = Array.isArray(body.marks) ? body.marks : [];
+  marks.patterns = Array.isArray(body.patterns) ? body.patterns : [];
+  renderMarkList();
+  markDirty(true);
+}
+
+async function loadMarks() {
+  const r = await fetch(withToken('api/marks'));
+  if (r.ok) setMarks(await r.json());
+}
+
+function onMark(m) {
+  marks.list.push(m);
+  if (marks.list.length > 2000) marks.list.shift();
+  markDirty(true);
+}
+
+async function changeMark(method, pattern) {
+  const r = await fetch(withToken('api/marks?pattern=' + encodeURIComponent(pattern)),
+    { method, headers: { 'X-Gcviz': '1' } });
+  if (!r.ok) { showNotice('mark ' + pattern + ': ' + (await r.text()).replace(/^gcviz: /, '').trim()); return; }
+  showNotice('');
+  setMarks(await r.json());
+}
+
+function renderMarkList() {
+  $('mark-list').replaceChildren(...marks.patterns.map(p => {
+    const b = el('button', 'mark-chip', p + ' ×');
+    b.type = 'button';
+    b.title = 'stop marking lines that match ' + p;
+    b.addEventListener('click', () => changeMark('DELETE', p).catch(noteError));
+    return b;
+  }));
+}
+
+// Marks in view, as [x pixel (CSS), mark].
+function marksInView(u) {
+  const min = u.scales.x.min, max = u.scales.x.max, out = [];
+  for (const m of marks.list) if (m.t_s >= min && m.t_s <= max) out.push([u.valToPos(m.t_s, 'x'), m]);
+  return out;
+}
+
+function markNear(u, left) {
+  let best = null, bd = 5;
+  for (const [x, m] of marksInView(u)) { const d = Math.abs(x - left); if (d < bd) { bd = d; best = m; } }
+  return best;
+}
+
+function drawMarks(u) {
+  if (!marks.list.length) return;
+  const ctx = u.ctx, { top, height } = u.bbox, dpr = devicePixelRatio;
+  ctx.save();
+  ctx.strokeStyle = pal.forced;
+  ctx.lineWidth = 1.5 * dpr;
+  ctx.beginPath();
+  for (const [x] of marksInView(u)) {
+    const px = Math.round(u.bbox.left + x * dpr);
+    ctx.moveTo(px, top);
+    ctx.lineTo(px, top + height);
+  }
+  ctx.stroke();
+  ctx.restore();
 }
 
 // ------------------------------------------------- zoomed-in history detail
@@ -1293,6 +1381,11 @@ function bindControls() {
   for (const b of document.querySelectorAll('button.png')) b.addEventListener('click', () => downloadPng(b.dataset.chart));
   new ResizeObserver(() => { pending.resize = true; schedule(); }).observe(document.querySelector('main.charts'));
   window.addEventListener('resize', () => { pending.resize = true; schedule(); });
+  $('mark-form').addEventListener('submit', e => {
+    e.preventDefault();
+    const p = $('mark-input').value.trim();
+    if (p) changeMark('POST', p).then(() => { $('mark-input').value = ''; }).catch(noteError);
+  });
   $('btn-clock').addEventListener('click', () => {
     clockAxis = !clockAxis;
     $('btn-clock').setAttribute('aria-pressed', String(clockAxis));
