@@ -458,3 +458,61 @@ fn marked_lines_are_drawn_with_their_text_and_patterns_change_live() {
     let refused = page.eval("fetch('api/marks?pattern=x', { method: 'POST' }).then(r => r.status)");
     assert_eq!(refused, 403);
 }
+
+/// The first minute on the page: without its token the page says it needs
+/// one; with it, series that have no data are greyed with the hint that
+/// brings them, and legends show the newest values when not hovering.
+#[test]
+fn the_page_explains_a_missing_token_empty_series_and_shows_latest_values() {
+    let Some(browser) = browser() else {
+        return;
+    };
+    let log = common::fixtures().join("traces/go1.27.3/forced.log");
+    let mut cmd = gcviz::command();
+    cmd.args(["--keep-serving", "-p", "0", "--token", "s3cret"])
+        .stdin(std::fs::File::open(&log).unwrap());
+    let gcviz = Gcviz::start(cmd);
+    let bare = gcviz.url.split('?').next().unwrap().to_string();
+    let mut page = Browser::new_page(browser);
+    page.navigate(&bare);
+    let notice = page.wait_for(
+        "the page to say it needs the token",
+        "(() => { const n = document.getElementById('notice'); return !n.hidden && n.textContent; })()",
+        PATIENCE,
+    );
+    assert!(
+        notice.as_str().unwrap().contains("access token"),
+        "{notice}"
+    );
+    assert_eq!(
+        page.eval("document.getElementById('conn').textContent"),
+        "access token needed"
+    );
+    drop(page);
+
+    let mut page = Browser::new_page(browser);
+    open(&mut page, &gcviz);
+    page.wait_for(
+        "the end of the input",
+        "window.gcviz.status.state === 'eof'",
+        PATIENCE,
+    );
+    page.click("button.win[data-window='all']");
+    let greyed = page.wait_for(
+        "RSS greyed with its hint",
+        "(() => { const s = [...document.querySelectorAll('#chart-memory .u-series.nodata')].map(e => e.textContent); \
+         return s.some(t => t.includes('process RSS') && t.includes('--pid')) ? s : null; })()",
+        PATIENCE,
+    );
+    assert!(
+        !greyed.to_string().contains("live heap"),
+        "series with data are not greyed: {greyed}"
+    );
+    // Not hovering: the legend holds the newest live heap, not a dash.
+    let live = page.eval(
+        "[...document.querySelectorAll('#chart-memory .u-series')][1].querySelector('.u-value').textContent",
+    );
+    let live = live.as_str().unwrap();
+    assert!(live.parse::<f64>().is_ok(), "legend value: {live}");
+    assert_clean(&mut page);
+}
