@@ -266,11 +266,12 @@ fn headline_of(name: &str, env: &[(&str, &str)], story: &str) -> Option<Value> {
         &format!("the {story} headline"),
         &format!(
             "(() => {{ const v = window.gcviz.verdict; return v && v.story === '{story}' ? \
-             [v, document.getElementById('verdict-head').textContent] : null; }})()"
+             [v, document.getElementById('verdict-head').textContent, window.gcviz.trend] : null; }})()"
         ),
         Duration::from_secs(20),
     );
-    let verdict = got[0].clone();
+    let mut verdict = got[0].clone();
+    verdict["page_trend"] = got[2].clone();
     assert_eq!(got[1], verdict["headline"], "the page shows the headline");
     story_screenshot(&mut page, &format!("{story}.png"));
     assert_clean(&mut page);
@@ -284,6 +285,8 @@ fn a_heap_leak_is_headlined_as_a_leak() {
             v["headline"].as_str().unwrap().contains("live heap grows"),
             "{v}"
         );
+        // The page's trend line keeps the leak's start: nothing is skipped.
+        assert_eq!(v["page_trend"]["skippedS"], Value::Null, "{v}");
     }
 }
 

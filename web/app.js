@@ -949,6 +949,7 @@ const TREND_POINTS = 150;
 function liveTrend(t, min, max) {
   let i0 = lowerBound(t.x, min);
   const i1 = upperBound(t.x, max);
+  const live = (from, to) => { const idx = []; for (let i = from; i < to; i++) if (t.live[i] != null) idx.push(i); return idx; };
   // The last process start in view.
   let startAt = -1;
   for (let i = i1 - 1; i >= i0; i--) if (t.gc[i] === 1) { startAt = i; break; }
@@ -963,11 +964,23 @@ function liveTrend(t, min, max) {
       let i = i0;
       while (i < i1 && (t.live[i] == null || t.live[i] < median)) i++;
       skipped = { from: t.x[startAt], to: t.x[i] ?? t.x[startAt] };
+      // A live heap still growing in the later half is a leak from the
+      // start, not a start-up ramp: then the whole run counts.
+      const whole = fitTrend(t, live(startAt, i1), null);
+      if (whole) {
+        const half = (whole.xFirst + whole.xLast) / 2;
+        const late = fitTrend(t, live(upperBound(t.x, half), i1), null);
+        const span = whole.xLast - whole.xFirst;
+        if (late && late.b * span >= Math.max(1, 0.1 * late.mean)) return whole;
+      }
       i0 = i;
     }
   }
-  const idx = [];
-  for (let i = i0; i < i1; i++) if (t.live[i] != null) idx.push(i);
+  return fitTrend(t, live(i0, i1), skipped);
+}
+
+// Theil-Sen over the cycles `idx` (at most TREND_POINTS of them, evenly spread).
+function fitTrend(t, idx, skipped) {
   const n = idx.length;
   if (n < 3) return null;
   const step = Math.max(1, n / TREND_POINTS), xs = [], ys = [];
