@@ -268,8 +268,8 @@ impl Extremes {
     /// Written as selects, not branches: the compiler makes it a few
     /// vector instructions per field group, as the fold once was.
     #[inline]
-    fn add(&mut self, v: &Values, t: f64, key: u64) {
-        for i in 0..FIELDS {
+    fn add(&mut self, v: &Values, t: f64, key: u64, fields: Fields) {
+        for i in fields.0..fields.1 {
             let x = v.0[i];
             let lt = x < self.min[i];
             self.min[i] = if lt { x } else { self.min[i] };
@@ -283,8 +283,8 @@ impl Extremes {
     }
 
     /// Folds in a later run: on a tie the earlier cycle stays.
-    fn merge(&mut self, o: &Extremes) {
-        for i in 0..FIELDS {
+    fn merge(&mut self, o: &Extremes, fields: Fields) {
+        for i in fields.0..fields.1 {
             if o.min[i] < self.min[i] {
                 self.min[i] = o.min[i];
                 self.min_t[i] = o.min_t[i];
@@ -296,6 +296,20 @@ impl Extremes {
                 self.max_key[i] = o.max_key[i];
             }
         }
+    }
+}
+
+/// The fields a kind's rows can hold, as a range in [`Field`] order: folding
+/// a row skips the other kinds' fields (a gc row has 14 of the 24).
+type Fields = (usize, usize);
+
+fn fields_of(kind: &str) -> Fields {
+    match kind {
+        "gc" => (Field::gc as usize, Field::released_kib as usize),
+        "scav" => (Field::released_kib as usize, Field::released_mb as usize),
+        "scvg" => (Field::released_mb as usize, Field::rss_kib as usize),
+        "rss" => (Field::rss_kib as usize, FIELDS),
+        _ => (0, 0),
     }
 }
 
@@ -313,18 +327,21 @@ struct Bucket {
     first: Kept,
     last: Kept,
     cycles: u64,
+    fields: Fields,
     ext: Extremes,
 }
 
 impl Bucket {
     fn new(r: &Row, key: u64) -> Self {
         let mut ext = Extremes::new();
-        ext.add(&r.values, r.t_s, key);
+        let fields = fields_of(r.kind);
+        ext.add(&r.values, r.t_s, key, fields);
         let kept = Kept { row: *r, key };
         Bucket {
             first: kept.clone(),
             last: kept,
             cycles: r.summary.map_or(1, |s| s.cycles),
+            fields,
             ext,
         }
     }
@@ -334,14 +351,14 @@ impl Bucket {
         self.last.row = *r;
         self.last.key = key;
         self.cycles += 1;
-        self.ext.add(&r.values, r.t_s, key);
+        self.ext.add(&r.values, r.t_s, key, self.fields);
     }
 
     /// Folds in the run that follows this one.
     fn absorb(&mut self, later: &Bucket) {
         self.last.clone_from(&later.last);
         self.cycles += later.cycles;
-        self.ext.merge(&later.ext);
+        self.ext.merge(&later.ext, self.fields);
     }
 
     fn span(&self) -> Span {
