@@ -167,6 +167,7 @@ fn stdin_is_a_file() -> bool {
 /// `gcviz demo`: the bundled trace at its recorded pace.
 async fn demo_mode(args: cli::DemoArgs) -> Result<u8> {
     let hub = new_hub("demo", Some("gcviz demo (bundled Go 1.27 trace)".into()));
+    apply_marks(&args.serve, &hub)?;
     let url = serve::start(&args.serve, hub.clone()).await?;
     let (reader, writer) = std::io::pipe().map_err(Error::Read)?;
     let speed = args.speed;

@@ -374,14 +374,17 @@ function noteClock(known) {
 }
 const clockOn = () => clockAxis && clockKnown;
 let clockKnown = false;
+// To the millisecond: 1.7e9 s in a double is a few 1e-7 s off, which must
+// not print 09.99 for 10.00.
+const isoOf = w => new Date(Math.round(w * 1000)).toISOString();
 function fmtClock(w, withMs) {
-  const iso = new Date(w * 1000).toISOString();
+  const iso = isoOf(w);
   return iso.slice(11, withMs ? 23 : 19);
 }
 function fmtClockTick(s, spanS) {
   const w = wallAt(s);
   if (w == null) return fmtTick(s);
-  const iso = new Date(w * 1000).toISOString();
+  const iso = isoOf(w);
   if (spanS > 2 * 86400) return iso.slice(5, 10) + ' ' + iso.slice(11, 16);
   return spanS < 10 ? iso.slice(11, 22) : iso.slice(11, 19);
 }
