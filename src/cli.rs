@@ -107,6 +107,11 @@ pub struct ServeArgs {
     #[arg(long, value_name = "FILE")]
     pub record: Option<PathBuf>,
 
+    /// Mark lines of the program's output that match REGEX on the charts
+    /// (repeatable; the page can add and remove patterns too).
+    #[arg(long, value_name = "REGEX")]
+    pub mark: Vec<String>,
+
     /// Do not start the web server (pass output through and parse only).
     #[arg(long)]
     pub no_server: bool,

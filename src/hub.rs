@@ -9,8 +9,10 @@ use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 use serde::Serialize;
 use tokio::sync::broadcast;
 
+use crate::clock::Anchor;
 use crate::event::Event;
-use crate::history::{History, HistoryLimits, Row};
+use crate::history::{History, HistoryLimits, Row, Stamped};
+use crate::marks::{Mark, Marks};
 use crate::rss_sample::RssSample;
 use crate::trace::Stats;
 
@@ -70,18 +72,22 @@ pub enum Live {
     Record(Arc<LiveRecord>),
     Rss(Arc<RssSample>),
     Status(Arc<Status>),
+    /// A line of the program's output matched a mark pattern.
+    Mark(Arc<Mark>),
+    /// The mark patterns changed: pages fetch the marks again.
+    Marks,
 }
 
 /// A record on its way to live pages: the event, and its wire form made by
 /// the first page that sends it and reused by all the others.
 #[derive(Debug)]
 pub struct LiveRecord {
-    event: Arc<Event>,
+    event: Stamped,
     wire: OnceLock<Box<str>>,
 }
 
 impl LiveRecord {
-    pub fn new(event: Arc<Event>) -> Self {
+    pub fn new(event: Stamped) -> Self {
         LiveRecord {
             event,
             wire: OnceLock::new(),
@@ -89,7 +95,7 @@ impl LiveRecord {
     }
 
     /// The wire form, made by `render` the first time it is asked for.
-    pub fn wire(&self, render: impl FnOnce(&Event) -> String) -> &str {
+    pub fn wire(&self, render: impl FnOnce(&Stamped) -> String) -> &str {
         self.wire.get_or_init(|| render(&self.event).into())
     }
 }
@@ -104,10 +110,13 @@ impl Deref for LiveRecord {
 struct State {
     history: History,
     status: Status,
+    marks: Marks,
 }
 
 struct Inner {
     state: Mutex<State>,
+    /// Where the records' wall clock comes from (set before ingestion starts).
+    anchor: Mutex<Anchor>,
     tx: broadcast::Sender<Live>,
 }
 
@@ -126,11 +135,26 @@ pub struct Publisher<'a> {
 
 impl Publisher<'_> {
     pub fn publish(&mut self, event: Arc<Event>) {
+        self.publish_at(event, None);
+    }
+
+    /// Publishes a record with its wall-clock time (Unix seconds).
+    pub fn publish_at(&mut self, event: Arc<Event>, wall_s: Option<f64>) {
+        self.state.marks.record(event.t_s, wall_s);
+        let e = Stamped { event, wall_s };
         if self.live {
-            self.state.history.push(event.clone());
-            let _ = self.tx.send(Live::Record(Arc::new(LiveRecord::new(event))));
+            self.state.history.push_stamped(e.clone());
+            let _ = self.tx.send(Live::Record(Arc::new(LiveRecord::new(e))));
         } else {
-            self.state.history.push(event);
+            self.state.history.push_stamped(e);
+        }
+    }
+
+    /// The program's own text, for the mark patterns.
+    #[inline]
+    pub fn text(&mut self, bytes: &[u8]) {
+        for m in self.state.marks.text(bytes) {
+            let _ = self.tx.send(Live::Mark(Arc::new(m)));
         }
     }
 
@@ -162,7 +186,9 @@ impl Hub {
                 state: Mutex::new(State {
                     history: History::new(limits),
                     status,
+                    marks: Marks::default(),
                 }),
+                anchor: Mutex::new(Anchor::None),
                 tx,
             }),
         }
@@ -219,6 +245,40 @@ impl Hub {
         self.publisher().set_stats(s);
     }
 
+    /// Adds a mark pattern (a regular expression); the kept lines that match
+    /// are marked at once.
+    pub fn add_mark(&self, pattern: &str) -> Result<(), String> {
+        self.state().marks.add(pattern)?;
+        let _ = self.inner.tx.send(Live::Marks);
+        Ok(())
+    }
+
+    /// Removes a mark pattern and its marks; false if it was not set.
+    pub fn remove_mark(&self, pattern: &str) -> bool {
+        let removed = self.state().marks.remove(pattern);
+        if removed {
+            let _ = self.inner.tx.send(Live::Marks);
+        }
+        removed
+    }
+
+    /// The mark patterns, the marks (oldest first) and how many were dropped.
+    pub fn marks(&self) -> (Vec<String>, Vec<Mark>, u64) {
+        let st = self.state();
+        let m = &st.marks;
+        (m.patterns(), m.marks().cloned().collect(), m.dropped)
+    }
+
+    /// Where the wall clock of records comes from: set by the mode before
+    /// ingestion starts.
+    pub fn set_clock_anchor(&self, anchor: Anchor) {
+        *self.inner.anchor.lock().unwrap_or_else(|e| e.into_inner()) = anchor;
+    }
+
+    pub fn clock_anchor(&self) -> Anchor {
+        *self.inner.anchor.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
     pub fn status(&self) -> Status {
         self.state().status.clone()
     }
@@ -242,14 +302,14 @@ impl Hub {
     }
 
     /// Records from `seq` on, if still kept whole.
-    pub fn since(&self, seq: u64) -> Option<Vec<Arc<Event>>> {
+    pub fn since(&self, seq: u64) -> Option<Vec<Stamped>> {
         self.state().history.since(seq)
     }
 
     /// Records from `seq` on, for a page resuming after `seq - 1`: none when
     /// `seq` lies beyond the stream (a page from an earlier run), which
     /// needs a snapshot rather than an empty resume.
-    pub fn resume(&self, seq: u64) -> Option<Vec<Arc<Event>>> {
+    pub fn resume(&self, seq: u64) -> Option<Vec<Stamped>> {
         let st = self.state();
         if seq > st.history.total() {
             return None;
@@ -258,12 +318,12 @@ impl Hub {
     }
 
     /// One record, if still kept whole.
-    pub fn record(&self, seq: u64) -> Option<Arc<Event>> {
+    pub fn record(&self, seq: u64) -> Option<Stamped> {
         self.state().history.get(seq).cloned()
     }
 
     /// Every record kept whole.
-    pub fn recent(&self) -> Vec<Arc<Event>> {
+    pub fn recent(&self) -> Vec<Stamped> {
         self.state().history.recent().cloned().collect()
     }
 }

@@ -8,6 +8,7 @@ use std::sync::Arc;
 use std::sync::mpsc;
 use std::thread::{self, JoinHandle};
 
+use crate::clock::Clock;
 use crate::event::Event;
 use crate::hub::{Hub, Publisher};
 use crate::reader::{self, Source};
@@ -32,6 +33,9 @@ struct Out<W: Write> {
     record_failed: Option<io::Error>,
     /// Where write failures are reported (the page's status).
     hub: Hub,
+    /// Wall-clock times for records (crate::clock), and this chunk's arrival.
+    clock: Clock,
+    now_unix: f64,
 }
 
 /// The error ingestion ends with when the reader of its pass-through text
@@ -76,10 +80,13 @@ impl<W: Write> Sink for ChunkSink<'_, W> {
             self.out.record = None;
             self.out.record_failed = Some(e);
         }
-        self.hub.publish(event);
+        let wall = self.out.clock.stamp(event.t_s, self.out.now_unix);
+        self.hub.publish_at(event, wall);
     }
 
     fn text(&mut self, bytes: &[u8]) {
+        self.out.clock.text(bytes);
+        self.hub.text(bytes);
         self.out.pending.extend_from_slice(bytes);
     }
 }
@@ -87,6 +94,7 @@ impl<W: Write> Sink for ChunkSink<'_, W> {
 impl<W: Write> Out<W> {
     /// A sink for the next chunk, holding the hub until it is dropped.
     fn sink<'a>(&'a mut self, hub: &'a Hub) -> ChunkSink<'a, W> {
+        self.now_unix = crate::clock::now_unix();
         ChunkSink {
             out: self,
             hub: hub.publisher(),
@@ -171,6 +179,8 @@ where
                 record,
                 record_failed: None,
                 hub: hub.clone(),
+                clock: Clock::new(hub.clock_anchor()),
+                now_unix: 0.0,
             };
             let result = loop {
                 // Held text waits for more input, never for a clock: what is

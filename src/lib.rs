@@ -4,12 +4,14 @@
 pub mod analysis;
 mod child;
 pub mod cli;
+pub mod clock;
 mod demo;
 pub mod error;
 pub mod event;
 pub mod history;
 pub mod hub;
 pub mod ingest;
+pub mod marks;
 mod parse_cmd;
 mod reader;
 mod record;
@@ -17,8 +19,9 @@ pub mod rss;
 pub mod rss_sample;
 mod serve;
 pub mod server;
-mod snapshot;
+pub mod snapshot;
 pub mod trace;
+pub mod verdict;
 mod web;
 mod wrap;
 
@@ -65,7 +68,13 @@ pub(crate) fn new_hub(mode: &'static str, command: Option<String>) -> Hub {
         window_s: trace::Limits::default().analysis_window_s,
         ..Status::default()
     };
-    Hub::new(HistoryLimits::default(), status)
+    let hub = Hub::new(HistoryLimits::default(), status);
+    // The trace counts from the program's start: in wrapper mode that is now.
+    hub.set_clock_anchor(match mode {
+        "wrap" => clock::Anchor::Start(clock::now_unix()),
+        _ => clock::Anchor::Arrival,
+    });
+    hub
 }
 
 /// Serving after the input ends is for people at a terminal; scripts and
@@ -73,6 +82,15 @@ pub(crate) fn new_hub(mode: &'static str, command: Option<String>) -> Hub {
 pub(crate) fn keep_serving(args: &ServeArgs) -> bool {
     !args.no_server
         && (args.keep_serving || (!args.exit_with_program && std::io::stderr().is_terminal()))
+}
+
+/// The `--mark` patterns; one that is not a regular expression is a usage error.
+pub(crate) fn apply_marks(args: &ServeArgs, hub: &Hub) -> Result<()> {
+    for p in &args.mark {
+        hub.add_mark(p)
+            .map_err(|e| Error::Usage(format!("--mark {p:?}: {e}")))?;
+    }
+    Ok(())
 }
 
 /// Opens `--record`'s file; call [`record::check`] before the page starts.
@@ -170,6 +188,11 @@ async fn pipe_mode(args: ServeArgs) -> Result<u8> {
     if let Some(path) = &args.record {
         record::check(path)?;
     }
+    apply_marks(&args, &hub)?;
+    // A saved log replayed from a file: its own timestamps or no clock.
+    if stdin_is_a_file() {
+        hub.set_clock_anchor(clock::Anchor::None);
+    }
     let url = if args.no_server {
         None
     } else {
@@ -213,9 +236,20 @@ async fn pipe_mode(args: ServeArgs) -> Result<u8> {
 const PIPE_HINT: &str =
     "no GC trace seen: is it a Go program? did you forget 2>&1? (prog 2>&1 | gcviz)";
 
+fn stdin_is_a_file() -> bool {
+    use std::os::fd::AsFd;
+    std::io::stdin()
+        .as_fd()
+        .try_clone_to_owned()
+        .ok()
+        .and_then(|fd| std::fs::File::from(fd).metadata().ok())
+        .is_some_and(|m| m.is_file())
+}
+
 /// `gcviz demo`: the bundled trace at its recorded pace.
 async fn demo_mode(args: cli::DemoArgs) -> Result<u8> {
     let hub = new_hub("demo", Some("gcviz demo (bundled Go 1.27 trace)".into()));
+    apply_marks(&args.serve, &hub)?;
     let url = serve::start(&args.serve, hub.clone()).await?;
     let (reader, writer) = std::io::pipe().map_err(Error::Read)?;
     let speed = args.speed;

@@ -6,8 +6,10 @@ use std::io::{self, BufWriter, Read, Write};
 use std::sync::Arc;
 
 use crate::cli::ParseArgs;
+use crate::clock::{Anchor, Clock};
 use crate::error::{Error, Result};
 use crate::event::Event;
+use crate::history::Stamped;
 use crate::trace::{Scanner, Sink, Stats};
 
 /// Writes records as NDJSON and, optionally, the pass-through text.
@@ -15,6 +17,8 @@ struct NdjsonSink<W: Write, P: Write> {
     out: Option<W>,
     passthrough: Option<P>,
     error: Option<io::Error>,
+    /// `wall_s` from the log's own line timestamps (crate::clock).
+    clock: Clock,
 }
 
 impl<W: Write, P: Write> Sink for NdjsonSink<W, P> {
@@ -22,8 +26,10 @@ impl<W: Write, P: Write> Sink for NdjsonSink<W, P> {
         let (Some(out), None) = (self.out.as_mut(), self.error.as_ref()) else {
             return;
         };
-        let res = serde_json::to_writer(&mut *out, &*event)
-            .map_err(io::Error::from)
+        let wall_s = self.clock.stamp(event.t_s, 0.0);
+        let line = Stamped { event, wall_s }.json();
+        let res = out
+            .write_all(line.as_bytes())
             .and_then(|()| out.write_all(b"\n"));
         if let Err(e) = res {
             self.error = Some(e);
@@ -31,6 +37,7 @@ impl<W: Write, P: Write> Sink for NdjsonSink<W, P> {
     }
 
     fn text(&mut self, bytes: &[u8]) {
+        self.clock.text(bytes);
         if let (Some(p), None) = (self.passthrough.as_mut(), self.error.as_ref())
             && let Err(e) = p.write_all(bytes)
         {
@@ -57,6 +64,7 @@ pub fn run(args: &ParseArgs) -> Result<()> {
             .passthrough
             .then(|| BufWriter::with_capacity(64 * 1024, io::stderr())),
         error: None,
+        clock: Clock::new(Anchor::None),
     };
     let stats = scan_all(input, &mut sink)?;
     let flushed = sink

@@ -88,6 +88,11 @@ pub fn router(app: App) -> Router {
     Router::new()
         .route("/events", get(events))
         .route("/api/history", get(history))
+        .route("/api/verdict", get(verdict))
+        .route(
+            "/api/marks",
+            get(marks_get).post(marks_add).delete(marks_remove),
+        )
         .route("/api/records.ndjson", get(records))
         .route("/api/record", get(record))
         .route("/api/status", get(status))
@@ -202,8 +207,8 @@ fn snapshot_event(
     SseEvent::default().event("snapshot").data(data)
 }
 
-fn record_event(e: &crate::event::Event) -> SseEvent {
-    record_sse(e, &json(e))
+fn record_event(e: &crate::history::Stamped) -> SseEvent {
+    record_sse(e, &e.json())
 }
 
 fn record_sse(e: &crate::event::Event, json: &str) -> SseEvent {
@@ -250,7 +255,7 @@ async fn events(
     let (first, mut next_seq): (Vec<SseEvent>, u64) = match resumed {
         Some((from, evs)) => {
             let next = from + evs.len() as u64;
-            (evs.iter().map(|e| record_event(e)).collect(), next)
+            (evs.iter().map(record_event).collect(), next)
         }
         None => {
             let (status, rows, next) = hub.snapshot(SNAPSHOT_POINTS);
@@ -274,7 +279,7 @@ async fn events(
                 Ok(Live::Record(e)) if e.seq >= next_seq => {
                     next_seq = e.seq + 1;
                     // Made once for all pages.
-                    Some(record_sse(&e, e.wire(json)))
+                    Some(record_sse(&e, e.wire(crate::history::Stamped::json)))
                 }
                 Ok(Live::Record(_)) => None,
                 Ok(Live::Rss(s)) => Some(json_event(
@@ -285,6 +290,8 @@ async fn events(
                     },
                 )),
                 Ok(Live::Status(s)) => Some(json_event("status", &*s)),
+                Ok(Live::Mark(m)) => Some(json_event("mark", &*m)),
+                Ok(Live::Marks) => Some(SseEvent::default().event("marks").data("{}")),
                 Err(BroadcastStreamRecvError::Lagged(n)) => {
                     guard.hub.update_status(false, |s| s.counts.dropped += n);
                     *ended = true;
@@ -350,6 +357,76 @@ async fn history(State(app): State<App>, Query(q): Query<HistoryQuery>) -> Respo
     ([(header::CONTENT_TYPE, "application/json")], body).into_response()
 }
 
+/// `/api/verdict?from_s=&to_s=`: the headline for a time range (the whole
+/// run by default) with its evidence; see `crate::verdict`.
+async fn verdict(State(app): State<App>, Query(q): Query<HistoryQuery>) -> Response {
+    let rows = app.hub.rows(
+        q.from_s.unwrap_or(f64::MIN),
+        q.to_s.unwrap_or(f64::MAX),
+        q.points.unwrap_or(SNAPSHOT_POINTS).clamp(2, 20_000),
+    );
+    let limit = app.hub.status().env.GOMEMLIMIT;
+    let input = crate::verdict::Input::from_rows(&rows, limit.as_deref());
+    axum::Json(crate::verdict::verdict(&input)).into_response()
+}
+
+/// Changes need the page's own `X-Gcviz: 1` header: another site's form or
+/// script cannot send it to gcviz without a CORS preflight, which gcviz
+/// never grants.
+fn not_from_the_page(headers: &HeaderMap) -> Option<Response> {
+    (headers.get("x-gcviz").and_then(|v| v.to_str().ok()) != Some("1")).then(|| {
+        (
+            StatusCode::FORBIDDEN,
+            "gcviz: changes need the X-Gcviz: 1 header\n",
+        )
+            .into_response()
+    })
+}
+
+#[derive(Debug, Deserialize)]
+struct MarkQuery {
+    pattern: String,
+}
+
+/// `/api/marks`: `{"patterns":[…],"marks":[{"t_s","wall_s","text","pattern"}…],"dropped":N}`.
+async fn marks_get(State(app): State<App>) -> Response {
+    let (patterns, marks, dropped) = app.hub.marks();
+    axum::Json(serde_json::json!({ "patterns": patterns, "marks": marks, "dropped": dropped }))
+        .into_response()
+}
+
+/// `POST /api/marks?pattern=RE`: marks lines matching RE from now on, and
+/// the recent lines gcviz still keeps; 400 when RE is not a regular expression.
+async fn marks_add(
+    State(app): State<App>,
+    headers: HeaderMap,
+    Query(q): Query<MarkQuery>,
+) -> Response {
+    if let Some(refused) = not_from_the_page(&headers) {
+        return refused;
+    }
+    match app.hub.add_mark(&q.pattern) {
+        Ok(()) => marks_get(State(app)).await,
+        Err(e) => (StatusCode::BAD_REQUEST, format!("gcviz: {e}\n")).into_response(),
+    }
+}
+
+/// `DELETE /api/marks?pattern=RE`: removes the pattern and its marks.
+async fn marks_remove(
+    State(app): State<App>,
+    headers: HeaderMap,
+    Query(q): Query<MarkQuery>,
+) -> Response {
+    if let Some(refused) = not_from_the_page(&headers) {
+        return refused;
+    }
+    if app.hub.remove_mark(&q.pattern) {
+        marks_get(State(app)).await
+    } else {
+        (StatusCode::NOT_FOUND, "gcviz: no such mark pattern\n").into_response()
+    }
+}
+
 #[derive(Debug, Deserialize)]
 struct RecordQuery {
     seq: u64,
@@ -359,7 +436,9 @@ struct RecordQuery {
 /// still kept whole (404 after); the page's tooltip shows its raw line.
 async fn record(State(app): State<App>, Query(q): Query<RecordQuery>) -> Response {
     match app.hub.record(q.seq) {
-        Some(e) if e.seq == q.seq => axum::Json(&*e).into_response(),
+        Some(e) if e.seq == q.seq => {
+            ([(header::CONTENT_TYPE, "application/json")], e.json()).into_response()
+        }
         _ => (StatusCode::NOT_FOUND, "gcviz: record no longer kept\n").into_response(),
     }
 }
@@ -368,9 +447,8 @@ async fn record(State(app): State<App>, Query(q): Query<RecordQuery>) -> Respons
 async fn records(State(app): State<App>) -> Response {
     let mut body = Vec::new();
     for e in app.hub.recent() {
-        if serde_json::to_writer(&mut body, &*e).is_ok() {
-            body.push(b'\n');
-        }
+        body.extend_from_slice(e.json().as_bytes());
+        body.push(b'\n');
     }
     (
         [

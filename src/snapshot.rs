@@ -7,17 +7,20 @@
 //!
 //! ```text
 //! {"gc":   {"t_s":[0.101,0.205,...], "seq":[0,2,...], "proc":[0,0,...],
-//!           "flags":[0,1,...], "cycles":[null,null,...],
+//!           "flags":[0,1,...], "cycles":[null,12,...],
+//!           "from_s":[null,0.3,...], "to_s":[null,1.5,...],
 //!           "heap_live_mb":[4,5,...], ...},
 //!  "scav": {"t_s":[...], ...}}
 //! ```
 //!
 //! Every array of a kind has one entry per row, rows in time order. A field
 //! no row of the kind has is left out; `null` marks a row without it.
-//! `seq` is the record's number (null for a summary of several records),
-//! `proc` which Go process of the stream it came from (null for summaries),
-//! `flags` bit 1: forced, bit 2: the minima of a summary, bit 4: its maxima;
-//! `cycles` how many records a summary covers (null for a single record).
+//! Every row is a real record (or RSS sample), at its own time. `seq` is the
+//! record's number, `proc` which Go process of the stream it came from,
+//! `flags` bit 1: forced, bit 2: the row is one of the cycles kept of a
+//! folded run (a summary), holding only the fields of which it is the run's
+//! first, last, least or greatest; `cycles`, `from_s` and `to_s`: the run it
+//! stands for (null for a record shown whole).
 //! The other arrays are the fields of [`crate::history::Values`], under the
 //! names and units of `gcviz parse`.
 
@@ -27,8 +30,7 @@ use crate::history::{Row, Values};
 
 /// `flags` bits.
 pub const FORCED: u8 = 1;
-pub const SUMMARY_MIN: u8 = 2;
-pub const SUMMARY_MAX: u8 = 4;
+pub const SUMMARY: u8 = 2;
 
 /// The rows of one kind, as columns.
 struct KindColumns {
@@ -38,6 +40,9 @@ struct KindColumns {
     proc: Vec<Option<u32>>,
     flags: Vec<u8>,
     cycles: Vec<Option<u64>>,
+    wall_s: Vec<Option<f64>>,
+    from_s: Vec<Option<f64>>,
+    to_s: Vec<Option<f64>>,
     /// By index into [`Values::NAMES`]; `None` until some row has the field.
     values: Vec<Option<Vec<f64>>>,
 }
@@ -51,6 +56,9 @@ impl KindColumns {
             proc: Vec::new(),
             flags: Vec::new(),
             cycles: Vec::new(),
+            wall_s: Vec::new(),
+            from_s: Vec::new(),
+            to_s: Vec::new(),
             values: vec![None; Values::NAMES.len()],
         }
     }
@@ -64,13 +72,14 @@ impl KindColumns {
         if row.forced == Some(true) {
             flags |= FORCED;
         }
-        match row.agg {
-            Some("min") => flags |= SUMMARY_MIN,
-            Some("max") => flags |= SUMMARY_MAX,
-            _ => {}
+        if row.summary.is_some() {
+            flags |= SUMMARY;
         }
         self.flags.push(flags);
-        self.cycles.push(row.cycles);
+        self.cycles.push(row.summary.map(|s| s.cycles));
+        self.wall_s.push(row.wall_s);
+        self.from_s.push(row.summary.map(|s| s.from_s));
+        self.to_s.push(row.summary.map(|s| s.to_s));
         for (name, v) in row.values.iter() {
             let Some(i) = Values::NAMES.iter().position(|n| *n == name) else {
                 continue;
@@ -99,9 +108,17 @@ impl KindColumns {
             out.push_str(",\"flags\":");
             write_array(out, self.flags.iter().map(|&f| Some(f64::from(f))));
         }
+        if self.wall_s.iter().any(Option::is_some) {
+            out.push_str(",\"wall_s\":");
+            write_array(out, self.wall_s.iter().copied());
+        }
         if self.cycles.iter().any(Option::is_some) {
             out.push_str(",\"cycles\":");
             write_array(out, self.cycles.iter().map(|c| c.map(|c| c as f64)));
+            out.push_str(",\"from_s\":");
+            write_array(out, self.from_s.iter().copied());
+            out.push_str(",\"to_s\":");
+            write_array(out, self.to_s.iter().copied());
         }
         for (name, col) in Values::NAMES.iter().zip(&mut self.values) {
             let Some(col) = col else { continue };
@@ -272,8 +289,12 @@ mod tests {
         rows.push(Row {
             kind: "gc",
             t_s: 0.3,
-            agg: Some("max"),
-            cycles: Some(7),
+            seq: Some(9),
+            summary: Some(crate::history::Span {
+                from_s: 0.25,
+                to_s: 0.5,
+                cycles: 7,
+            }),
             values: rows[0].values,
             ..Row::default()
         });
@@ -283,10 +304,12 @@ mod tests {
             serde_json::json!({
                 "gc": {
                     "t_s": [0.1, 0.2, 0.3],
-                    "seq": [1, 2, null],
+                    "seq": [1, 2, 9],
                     "proc": [0, 0, null],
-                    "flags": [0, FORCED, SUMMARY_MAX],
+                    "flags": [0, FORCED, SUMMARY],
                     "cycles": [null, null, 7],
+                    "from_s": [null, null, 0.25],
+                    "to_s": [null, null, 0.5],
                     "heap_live_mb": [4, 5, 4],
                     "stw_ms": [0.25, null, 0.25],
                 },

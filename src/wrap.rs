@@ -60,6 +60,7 @@ pub async fn run(args: ServeArgs, program: Vec<OsString>) -> Result<u8> {
     if let Some(path) = &args.record {
         record::check(path)?;
     }
+    crate::apply_marks(&args, &hub)?;
     let url = if args.no_server {
         None
     } else {

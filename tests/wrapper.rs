@@ -256,7 +256,10 @@ fn differing_stretches(got: &[u8], want: &[u8], settle: usize) -> Vec<std::ops::
 
 #[test]
 fn differing_stretches_end_where_the_texts_agree_again() {
-    assert_eq!(differing_stretches(b"abcdef", b"abcdef", 2), vec![]);
+    assert_eq!(
+        differing_stretches(b"abcdef", b"abcdef", 2),
+        Vec::<std::ops::Range<usize>>::new()
+    );
     // A newline moved, a digit swapped.
     assert_eq!(
         differing_stretches(b"ab\ncd x\nran 0 times", b"abcd\n x\nran 3 times", 2),

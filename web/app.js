@@ -35,16 +35,18 @@ function withToken(url) {
 
 // ----------------------------------------------------------------- data model
 const KIND = { gc: 1, scav: 2, scvg: 3, scvg_released: 4, gc_forced: 5, rss: 6 };
-// The first three are the snapshot's own `flags` bits.
-const F_FORCED = 1, F_AGG_MIN = 2, F_AGG_MAX = 4, F_REPAIRED = 8, F_AGG = F_AGG_MIN | F_AGG_MAX;
+// The first two are the snapshot's own `flags` bits: forced, and a summary
+// row (one of the real cycles kept of a folded run, see src/history.rs).
+const F_FORCED = 1, F_AGG = 2, F_REPAIRED = 8;
 const COLS = ['x', 'kind', 'proc', 'seq', 'gc', 'flags', 'cycles', 'live', 'goal', 'hstart', 'hend',
   'stacks', 'globals', 'sg', 'released', 'rss', 'stw', 'mark', 'cpuWin', 'assist', 'cpuCum',
-  'perMin', 'forcedMark', 'raw'];
+  'perMin', 'forcedMark', 'raw', 'spanFrom', 'spanTo', 'forcedLive', 'wall'];
 // Past this many live-appended rows, ask the server for a fresh (downsampled)
 // snapshot instead of growing without bound.
 const MAX_APPENDED = 200000;
 
 const num = v => (typeof v === 'number' && isFinite(v) ? v : null);
+const clampPct = v => (v == null ? null : Math.min(100, Math.max(0, v)));
 const scaled = (v, d) => (num(v) == null ? null : v / d);
 
 function newTable(n) {
@@ -60,10 +62,8 @@ function toRow(rec, t) {
   const x = num(rec.t_s), kind = KIND[rec.kind];
   if (x == null || !kind) return null;
   let flags = (rec.forced === true ? F_FORCED : 0) | (rec.repaired === true ? F_REPAIRED : 0);
-  if (rec.agg === 'min') flags |= F_AGG_MIN;
-  if (rec.agg === 'max') flags |= F_AGG_MAX;
   const r = { x, kind, proc: num(rec.proc) ?? 0, seq: num(rec.seq), flags, cycles: num(rec.cycles),
-    raw: typeof rec.raw === 'string' ? rec.raw : null };
+    raw: typeof rec.raw === 'string' ? rec.raw : null, wall: num(rec.wall_s) };
   if (kind === KIND.gc) {
     r.gc = num(rec.gc);
     r.live = num(rec.heap_live_mb);
@@ -76,12 +76,14 @@ function toRow(rec, t) {
     r.sg = r.stacks == null ? null : r.stacks + (r.globals ?? 0);
     r.stw = num(rec.stw_ms);
     r.mark = num(rec.mark_ms);
-    r.cpuWin = num(rec.gc_cpu_window_pct);
-    r.assist = num(rec.assist_window_pct);
+    // Over the first fraction of a second the window's wall time is tiny and
+    // a share can pass 100 %: clamped, it cannot set the chart's scale.
+    r.cpuWin = clampPct(num(rec.gc_cpu_window_pct));
+    r.assist = clampPct(num(rec.assist_window_pct));
     r.cpuCum = num(rec.cpu_pct);
     r.perMin = num(rec.gc_per_min);
     if (r.perMin != null) t.lastPerMin = r.perMin;
-    if (flags & F_FORCED) r.forcedMark = r.perMin ?? t.lastPerMin ?? 0;
+    if (flags & F_FORCED) { r.forcedMark = r.perMin ?? t.lastPerMin ?? 0; r.forcedLive = r.live ?? 0; }
   } else if (kind === KIND.scav) {
     r.released = scaled(rec.released_kib, 1024);
   } else if (kind === KIND.scvg) {
@@ -192,6 +194,9 @@ function tableOfColumns(kinds) {
     if (same('proc')) put('proc', c.proc, pos, 1);
     if (same('seq')) put('seq', c.seq, pos, 1);
     if (same('cycles')) put('cycles', c.cycles, pos, 1);
+    if (same('from_s')) put('spanFrom', c.from_s, pos, 1);
+    if (same('wall_s')) put('wall', c.wall_s, pos, 1);
+    if (same('to_s')) put('spanTo', c.to_s, pos, 1);
     if (same('flags')) {
       const dst = t.flags, f = c.flags;
       for (let i = 0; i < len; i++) dst[pos[i]] = (f[i] | 0) & (F_FORCED | F_AGG);
@@ -211,7 +216,9 @@ function tableOfColumns(kinds) {
     if (kind === KIND.gc) {
       if (t.stacks[o] != null) t.sg[o] = t.stacks[o] + (t.globals[o] ?? 0);
       if (t.perMin[o] != null) lastPerMin = t.perMin[o];
-      if (t.flags[o] & F_FORCED) t.forcedMark[o] = t.perMin[o] ?? lastPerMin ?? 0;
+      if (t.flags[o] & F_FORCED) { t.forcedMark[o] = t.perMin[o] ?? lastPerMin ?? 0; t.forcedLive[o] = t.live[o] ?? 0; }
+      if (t.cpuWin[o] != null) t.cpuWin[o] = clampPct(t.cpuWin[o]);
+      if (t.assist[o] != null) t.assist[o] = clampPct(t.assist[o]);
     } else if (kind === KIND.gc_forced) {
       t.forcedMark[o] = lastPerMin ?? 0;
     }
@@ -251,8 +258,10 @@ function onSnapshot(msg) {
   rebuildView();
   updateProcSelect();
   gcviz.records = data.all.x.length;
+  noteClock(data.all.wall.some(v => v != null));
   gcviz.timing.built = performance.now();
   if (msg.status) onStatus(msg.status);
+  loadMarks().catch(noteError);
   pending.snapshot = true;
   markDirty(true);
 }
@@ -262,6 +271,7 @@ function onRecord(rec) {
   if (probe) probeWaiting.push([rec.seq, Date.now()]);
   const r = toRow(rec, data.all);
   if (!r) return;
+  if (r.wall != null) noteClock(true);
   const before = data.all.procs.size;
   pushRow(data.all, r);
   if (data.view !== data.all && accepts(r)) pushRow(data.view, r);
@@ -299,6 +309,8 @@ function connect() {
   on('snapshot', onSnapshot);
   on('record', onRecord);
   on('status', onStatus);
+  on('mark', onMark);
+  on('marks', () => { loadMarks().catch(noteError); });
   // The server dropped us for being slow: start over with a fresh snapshot.
   on('resync', () => connect());
   src.onopen = () => {
@@ -313,9 +325,19 @@ function connect() {
       src.close();
       setConn('gcviz stopped: final picture', '');
     } else if (src.readyState === EventSource.CLOSED) {
-      // EventSource gives up on HTTP errors; keep trying, the server may come back.
+      // EventSource gives up on HTTP errors; keep trying, the server may come
+      // back. A refused token is said as such: retrying cannot help.
       setConn('disconnected, retrying', 'bad');
       retryTimer = setTimeout(connect, 3000);
+      fetch(withToken('api/status')).then(r => {
+        if (r.status !== 401 || src !== es) return;
+        clearTimeout(retryTimer);
+        setConn('access token needed', 'bad');
+        $('notice').dataset.kind = 'token';
+        showNotice(TOKEN
+          ? 'This gcviz refused the page\'s access token. Open the URL gcviz printed, with its ?token=…'
+          : 'This gcviz needs an access token: open the URL gcviz printed, which ends in ?token=… (or set the token with --token / GCVIZ_TOKEN).');
+      }).catch(() => {});
     } else {
       setConn('reconnecting…', 'warn');
     }
@@ -335,8 +357,45 @@ function fmtTick(s) {
   return neg + h + 'h' + (m || sec ? pad2(m) + 'm' : '') + (sec ? pad2(sec) + 's' : '');
 }
 
+/* Wall-clock time (src/clock.rs): rows carry it when gcviz knows it; a
+   moment between rows takes the nearest earlier row's clock plus the run
+   since. Shown in UTC. */
+let clockAxis = true;
+function wallAt(s) {
+  const t = data.view, n = t.x.length, at = upperBound(t.x, s);
+  for (let i = at - 1, k = 0; i >= 0 && k < 5000; i--, k++) if (t.wall[i] != null) return t.wall[i] + (s - t.x[i]);
+  for (let j = at, k = 0; j < n && k < 5000; j++, k++) if (t.wall[j] != null) return t.wall[j] - (t.x[j] - s);
+  return null;
+}
+function noteClock(known) {
+  if (!known || clockKnown) return;
+  clockKnown = true;
+  $('btn-clock').hidden = false;
+}
+const clockOn = () => clockAxis && clockKnown;
+let clockKnown = false;
+// To the millisecond: 1.7e9 s in a double is a few 1e-7 s off, which must
+// not print 09.99 for 10.00.
+const isoOf = w => new Date(Math.round(w * 1000)).toISOString();
+function fmtClock(w, withMs) {
+  const iso = isoOf(w);
+  return iso.slice(11, withMs ? 23 : 19);
+}
+function fmtClockTick(s, spanS) {
+  const w = wallAt(s);
+  if (w == null) return fmtTick(s);
+  const iso = isoOf(w);
+  if (spanS > 2 * 86400) return iso.slice(5, 10) + ' ' + iso.slice(11, 16);
+  return spanS < 10 ? iso.slice(11, 22) : iso.slice(11, 19);
+}
+
 // Legend and tooltip: precise time.
 function fmtTime(s) {
+  if (s == null) return '–';
+  if (clockOn()) { const w = wallAt(s); if (w != null) return fmtClock(w, true) + ' UTC'; }
+  return fmtElapsed(s);
+}
+function fmtElapsed(s) {
   if (s == null) return '–';
   if (s < 60) return s.toFixed(3) + ' s';
   const h = Math.floor(s / 3600), m = Math.floor(s % 3600 / 60), sec = (s % 60).toFixed(1);
@@ -393,9 +452,18 @@ const COUNTS = [
   ['dropped', 'dropped', true, 'records or events dropped because gcviz fell behind'],
 ];
 
+function showNotice(text) {
+  const n = $('notice');
+  n.textContent = text;
+  n.hidden = !text;
+}
+
 function renderStatus() {
   const st = gcviz.status;
   if (!st) return;
+  // gcviz's own advice (no trace seen: is it a Go program? 2>&1?).
+  if (typeof st.hint === 'string' && st.hint) showNotice(st.hint);
+  else if ($('notice').dataset.kind !== 'token') showNotice('');
   const [text, cls] = stateText(st);
   const s = $('status');
   s.textContent = text;
@@ -443,7 +511,7 @@ function updateProcSelect() {
 // ------------------------------------------------------------------ charts
 // Series colours come from CSS custom properties of the current theme.
 let pal = {};
-const PAGE_COLOURS = ['bg', 'fg', 'muted', 'grid'];
+const PAGE_COLOURS = ['bg', 'fg', 'muted', 'grid', 'bad'];
 const SERIES_COLOURS = ['live', 'goal', 'start', 'end', 'sg', 'released', 'rss', 'trend', 'stw', 'mark',
   'cpu', 'assist', 'cpucum', 'freq', 'forced'];
 function readPalette() {
@@ -464,9 +532,14 @@ const CHARTS = [
     { col: 'goal', label: 'heap goal', color: 'goal', width: 1.5 },
     { col: 'hstart', label: 'heap at GC start', color: 'start', width: 1 },
     { col: 'hend', label: 'heap at GC end', color: 'end', width: 1 },
-    { col: 'sg', label: 'stacks + globals', color: 'sg', width: 1.5 },
-    { col: 'released', label: 'released to OS', color: 'released', width: 1.5 },
-    { col: 'rss', label: 'process RSS', color: 'rss', width: 2 },
+    { col: 'sg', label: 'stacks + globals', color: 'sg', width: 1.5, hint: 'printed from Go 1.18' },
+    { col: 'released', label: 'released to OS', color: 'released', width: 1.5,
+      hint: 'needs scavtrace=1 (Go 1.14+; gcviz adds it in wrapper mode)' },
+    { col: 'rss', label: 'process RSS', color: 'rss', width: 2,
+      hint: 'needs wrapper mode (gcviz ./prog) or --pid PID' },
+    // What the goal would be from GOGC alone: live + (live + stacks + globals) x GOGC/100.
+    { col: 'gogcGoal', label: 'GOGC goal (reference)', color: 'muted', width: 1, derived: true },
+    { col: 'forcedLive', label: 'forced GC', color: 'forced', points: true },
   ] },
   { key: 'pauses', title: 'GC pauses (ms)', height: 170, yLabel: 'stop-the-world ms', y2Label: 'mark ms', series: [
     { col: 'stw', label: 'stop-the-world', color: 'stw', width: 1.5 },
@@ -481,7 +554,7 @@ const CHARTS = [
   ] },
   { key: 'frequency', title: 'GC frequency (per minute)', height: 170, yLabel: 'GCs / min', series: [
     { col: 'perMin', label: 'GCs per minute', color: 'freq', width: 2 },
-    { col: 'forcedMark', label: 'forced GC', color: 'forced', points: true },
+    { col: 'forcedMark', label: 'forced GC', color: 'forced', points: true, hint: 'none so far' },
   ] },
 ];
 
@@ -503,13 +576,36 @@ function axis(scale, label, stroke, side) {
   return a;
 }
 
+// The newest value of series `si` at or before the view's right edge.
+function latestIn(u, si) {
+  const xs = u.data[0], ys = u.data[si];
+  const max = u.scales.x.max ?? Infinity;
+  for (let i = upperBound(xs, max) - 1, k = 0; i >= 0 && k < 20000; i--, k++) if (ys[i] != null) return ys[i];
+  return null;
+}
+function countIn(u, si) {
+  const xs = u.data[0], ys = u.data[si];
+  let n = 0;
+  for (let i = lowerBound(xs, u.scales.x.min ?? -Infinity), end = upperBound(xs, u.scales.x.max ?? Infinity); i < end; i++) if (ys[i] != null) n++;
+  return n;
+}
+
+let stepped = null;
 function seriesOpts(s) {
+  if (!stepped) stepped = uPlot.paths.stepped({ align: 1 });
+  // Not hovering, the legend shows the newest value at the view's right edge.
   const o = { label: s.label, scale: s.scale || 'y', stroke: pal[s.color], width: s.width || 1,
-    spanGaps: true, value: (u, v) => fmtNum(v) };
+    spanGaps: true, value: (u, v, si, idx) => fmtNum(idx == null ? latestIn(u, si) : v) };
+  // A cycle's value holds until the next cycle: steps, never a slope the
+  // data does not have.
+  if (!s.points) o.paths = stepped;
   if (s.points) {
     o.paths = () => null; // markers only, no line
     // A marker's value is just its height on another line: say when the nearest one was.
-    o.value = (u, v, si, idx) => (v == null || idx == null ? '–' : 'at ' + fmtTime(u.data[0][idx]));
+    o.value = (u, v, si, idx) => {
+      if (idx == null) { const n = countIn(u, si); return n ? n + ' in view' : '–'; }
+      return v == null ? '–' : 'at ' + fmtTime(u.data[0][idx]);
+    };
     o.points = { show: true, size: 8, stroke: pal[s.color], fill: pal[s.color] };
   }
   return o;
@@ -517,19 +613,37 @@ function seriesOpts(s) {
 
 function chartOpts(spec, width) {
   const xAxis = axis('x', null, pal.muted);
-  xAxis.values = (u, splits) => splits.map(fmtTick);
+  // On the clock, ticks fall on round clock times (the view's offset from
+  // elapsed time taken at its left edge).
+  xAxis.splits = (u, ai, min, max, incr) => {
+    const w = clockOn() ? wallAt(min) : null;
+    const off = w == null ? 0 : w - min;
+    const out = [];
+    for (let v = Math.ceil((min + off) / incr) * incr - off; v <= max && out.length < 1000; v += incr) out.push(v);
+    return out;
+  };
+  xAxis.values = (u, splits) => {
+    if (!clockOn()) return splits.map(fmtTick);
+    const span = (u.scales.x.max ?? 0) - (u.scales.x.min ?? 0);
+    return splits.map(s => fmtClockTick(s, span));
+  };
   xAxis.incrs = X_INCRS;
   xAxis.space = 60;
   xAxis.size = 36;
   const axes = [xAxis, axis('y', spec.yLabel, pal.muted)];
   const scales = { x: { time: false, auto: false }, y: { range: fromZero } };
+  if (spec.key === 'memory' && logScale) {
+    scales.y = { distr: 3, log: 2, range: (u, min, max) => [Math.max(0.5, min > 0 ? min / 1.5 : 0.5), Math.max(1, max * 1.5)] };
+  }
+  // A percentage of CPU: 0 to at most 100.
+  if (spec.key === 'cpu') scales.y = { range: (u, min, max) => [0, Math.min(100, max > 0 ? uPlot.rangeNum(0, max, 0.1, true)[1] : 1)] };
   if (spec.y2Label) {
     axes.push(axis('y2', spec.y2Label, pal.mark, 1));
     scales.y2 = { range: fromZero };
   }
   return {
-    width, height: spec.height, scales, axes,
-    series: [{ label: 'time', value: (u, v) => fmtTime(v) }, ...spec.series.map(seriesOpts)],
+    width, height: chartHeight(spec), scales, axes,
+    series: [{ label: 'time', value: (u, v, si, idx) => fmtTime(idx == null ? u.scales.x.max : v) }, ...spec.series.map(seriesOpts)],
     legend: { live: true },
     cursor: {
       sync: { key: 'gcviz' },
@@ -542,12 +656,74 @@ function chartOpts(spec, width) {
       ready: [u => bindChart(u)],
       setSelect: [onSelect],
       setCursor: [u => { if (u === hovered) showTooltip(u); }],
-      draw: spec.key === 'memory' ? [drawTrend] : [],
+      draw: spec.key === 'memory' ? [drawTrend, drawLimit, drawMarks] : [drawMarks],
     },
   };
 }
 
-const chartData = spec => [data.view.x, ...spec.series.map(s => data.view[s.col])];
+// GOGC as the environment gave it (100 when unset); null when off.
+function gogc() {
+  const v = gcviz.status && gcviz.status.env ? gcviz.status.env.GOGC : null;
+  if (v == null || v === '') return 100;
+  const n = Number(v);
+  return Number.isFinite(n) && n >= 0 ? n : null;
+}
+function memLimitMiB() {
+  const v = gcviz.status && gcviz.status.env ? gcviz.status.env.GOMEMLIMIT : null;
+  const m = /^(\d+)(B|KiB|MiB|GiB|TiB)?$/.exec(String(v ?? '').trim());
+  if (!m) return null;
+  const mult = { B: 1, KiB: 1024, MiB: 1024 ** 2, GiB: 1024 ** 3, TiB: 1024 ** 4 }[m[2] || 'B'];
+  const mib = Number(m[1]) * mult / 1024 ** 2;
+  return mib > 0 && mib < 1e12 ? mib : null;
+}
+
+// Derived columns, remade only when the table or GOGC changed.
+const derivedCache = { t: null, n: -1, g: null, col: null };
+function gogcGoalCol(t) {
+  const g = gogc();
+  const c = derivedCache;
+  if (c.t === t && c.n === t.x.length && c.g === g) return c.col;
+  const col = new Array(t.x.length).fill(null);
+  if (g != null) {
+    for (let i = 0; i < t.x.length; i++) {
+      if (t.live[i] != null) col[i] = t.live[i] + (t.live[i] + (t.sg[i] ?? 0)) * g / 100;
+    }
+  }
+  Object.assign(c, { t, n: t.x.length, g, col });
+  return col;
+}
+
+let logScale = false;
+function chartData(spec) {
+  const t = data.view;
+  const cols = spec.series.map(s => (s.derived ? gogcGoalCol(t) : t[s.col]));
+  // A log axis cannot place zero: such values are left out while it is on.
+  if (spec.key === 'memory' && logScale) return [t.x, ...cols.map(c => c.map(v => (v != null && v > 0 ? v : null)))];
+  return [t.x, ...cols];
+}
+
+// GOMEMLIMIT as a line across the memory chart, labelled.
+function drawLimit(u) {
+  const lim = memLimitMiB();
+  if (lim == null) return;
+  const y = u.valToPos(lim, 'y', true);
+  const { left, top, width, height } = u.bbox;
+  if (!(y >= top && y <= top + height)) return;
+  const ctx = u.ctx;
+  ctx.save();
+  ctx.strokeStyle = pal.bad || '#cf222e';
+  ctx.lineWidth = 1.5 * devicePixelRatio;
+  ctx.beginPath();
+  ctx.moveTo(left, y);
+  ctx.lineTo(left + width, y);
+  ctx.stroke();
+  ctx.fillStyle = pal.bad || '#cf222e';
+  ctx.font = `${11 * devicePixelRatio}px sans-serif`;
+  ctx.textBaseline = 'bottom';
+  ctx.textAlign = 'left';
+  ctx.fillText('GOMEMLIMIT ' + fmtMiB(lim), left + 4 * devicePixelRatio, y - 2 * devicePixelRatio);
+  ctx.restore();
+}
 
 function createCharts() {
   for (const c of charts) c.u.destroy();
@@ -682,14 +858,81 @@ function drawCharts(min, max, full) {
       u.setData(chartData(spec));
       u.setScale('x', { min, max });
     });
+    if (u !== hovered) u.setLegend({ idx: null });
   }
+  if (full) { markEmptySeries(); requestVerdict(min, max); } else if (now - verdictAt >= VERDICT_MS) requestVerdict(min, max);
+}
+
+/* Series that have no data at all are greyed in their legend, with the hint
+   that brings them (RSS: wrapper mode or --pid). */
+function markEmptySeries() {
+  const t = data.view;
+  for (const { spec, u } of charts) {
+    const rows = u.root.querySelectorAll('.u-legend .u-series');
+    spec.series.forEach((s, k) => {
+      const tr = rows[k + 1];
+      if (!tr) return;
+      const col = s.derived ? null : t[s.col];
+      const has = col == null || col.some(v => v != null);
+      tr.classList.toggle('nodata', !has);
+      let hint = tr.querySelector('.nodata-hint');
+      if (!has && s.hint && !hint) {
+        hint = el('span', 'nodata-hint', '(' + s.hint + ')');
+        const label = tr.querySelector('.u-label');
+        if (label) label.append(hint);
+      }
+      if (has && hint) hint.remove();
+      tr.title = has ? '' : 'no data' + (s.hint ? ': ' + s.hint : '');
+    });
+  }
+}
+
+// ------------------------------------------------------------------ verdict
+/* The headline comes from gcviz (/api/verdict, src/verdict.rs): the story
+   the visible window tells, with its evidence. Asked for on every view change
+   and at most every VERDICT_MS while data streams in. */
+const VERDICT_MS = 2000;
+let verdictAt = -Infinity, verdictBusy = false, verdictAgain = null;
+function requestVerdict(min, max) {
+  verdictAt = performance.now();
+  if (verdictBusy) { verdictAgain = [min, max]; return; }
+  verdictBusy = true;
+  fetch(withToken(`api/verdict?from_s=${min}&to_s=${max}`))
+    .then(r => (r.ok ? r.json() : null))
+    .then(v => { if (v) renderVerdict(v); })
+    .catch(noteError)
+    .finally(() => {
+      verdictBusy = false;
+      if (verdictAgain) { const [a, b] = verdictAgain; verdictAgain = null; requestVerdict(a, b); }
+    });
+}
+
+const STORY_CLASS = { spiral: 'bad', 'goroutine-leak': 'bad', 'heap-leak': 'bad', 'rss-above-heap': 'warn', flat: 'ok' };
+function renderVerdict(v) {
+  gcviz.verdict = v;
+  $('verdict-head').textContent = v.headline;
+  $('verdict-evidence').replaceChildren(...(v.evidence || []).map(e => el('li', '', e)));
+  $('verdict').className = 'verdict ' + (STORY_CLASS[v.story] || '');
 }
 
 function resizeCharts() {
   for (const { spec, u } of charts) {
-    const w = u.root.parentElement.clientWidth;
-    if (w && Math.abs(w - u.width) > 1) u.setSize({ width: w, height: spec.height });
+    const w = u.root.parentElement.clientWidth, h = chartHeight(spec);
+    if (w && (Math.abs(w - u.width) > 1 || Math.abs(h - u.height) > 1)) u.setSize({ width: w, height: h });
   }
+}
+
+/* The charts share the window's height below the header: the memory chart
+   about half of it, the row of three the rest (their legends and titles
+   taken off); never below the specs' own heights. With one chart per row
+   (narrow windows) the specs' heights stay. */
+function chartHeight(spec) {
+  const main = document.querySelector('main.charts');
+  if (!main || getComputedStyle(main).gridTemplateColumns.split(' ').length < 2) return spec.height;
+  const avail = window.innerHeight - main.getBoundingClientRect().top + window.scrollY - 24;
+  const share = spec.key === 'memory' ? 0.5 : 0.5;
+  const chrome = spec.key === 'memory' ? 115 : 125;
+  return Math.max(spec.height, Math.round(avail * share - chrome));
 }
 
 // ------------------------------------------------------------- leak answer
@@ -709,9 +952,10 @@ const TREND_POINTS = 150;
 function liveTrend(t, min, max) {
   let i0 = lowerBound(t.x, min);
   const i1 = upperBound(t.x, max);
+  const live = (from, to) => { const idx = []; for (let i = from; i < to; i++) if (t.live[i] != null) idx.push(i); return idx; };
   // The last process start in view.
   let startAt = -1;
-  for (let i = i1 - 1; i >= i0; i--) if (t.gc[i] === 1 && !(t.flags[i] & F_AGG_MAX)) { startAt = i; break; }
+  for (let i = i1 - 1; i >= i0; i--) if (t.gc[i] === 1) { startAt = i; break; }
   let skipped = null;
   if (startAt >= 0) {
     i0 = startAt;
@@ -723,11 +967,23 @@ function liveTrend(t, min, max) {
       let i = i0;
       while (i < i1 && (t.live[i] == null || t.live[i] < median)) i++;
       skipped = { from: t.x[startAt], to: t.x[i] ?? t.x[startAt] };
+      // A live heap still growing in the later half is a leak from the
+      // start, not a start-up ramp: then the whole run counts.
+      const whole = fitTrend(t, live(startAt, i1), null);
+      if (whole) {
+        const half = (whole.xFirst + whole.xLast) / 2;
+        const late = fitTrend(t, live(upperBound(t.x, half), i1), null);
+        const span = whole.xLast - whole.xFirst;
+        if (late && late.b * span >= Math.max(1, 0.1 * late.mean)) return whole;
+      }
       i0 = i;
     }
   }
-  const idx = [];
-  for (let i = i0; i < i1; i++) if (t.live[i] != null) idx.push(i);
+  return fitTrend(t, live(i0, i1), skipped);
+}
+
+// Theil-Sen over the cycles `idx` (at most TREND_POINTS of them, evenly spread).
+function fitTrend(t, idx, skipped) {
   const n = idx.length;
   if (n < 3) return null;
   const step = Math.max(1, n / TREND_POINTS), xs = [], ys = [];
@@ -813,11 +1069,25 @@ let tipIdx = -1;
 function showTooltip(u) {
   const tip = $('tooltip');
   const idx = u.cursor.idx;
-  if (idx == null || u.cursor.left < 0) { hideTooltip(); return; }
+  if (u.cursor.left < 0) { hideTooltip(); return; }
+  const m = markNear(u, u.cursor.left);
+  if (m) {
+    tip.replaceChildren(el('div', 'tt-title', `mark at ${fmtTime(m.t_s)}`), el('div', 'raw mono', m.text),
+      el('div', 'flag', 'matched ' + m.pattern));
+    tipIdx = -2;
+    tip.hidden = false;
+    placeTooltip(u, tip);
+    return;
+  }
+  if (idx == null) { hideTooltip(); return; }
   const t = data.view, i = nearestGc(t, idx);
   if (i < 0) { hideTooltip(); return; }
   if (i !== tipIdx) { fillTooltip(tip, t, i); tipIdx = i; }
   tip.hidden = false;
+  placeTooltip(u, tip);
+}
+
+function placeTooltip(u, tip) {
   // Place beside the cursor, flipped to stay inside the window.
   const box = u.over.getBoundingClientRect();
   const cx = box.left + u.cursor.left, cy = box.top + u.cursor.top;
@@ -833,8 +1103,46 @@ function hideTooltip() {
   tipIdx = -1;
 }
 
+/* A summary row is one of the real cycles kept of a folded run; the hover
+   speaks for the run: its cycles, its time span, each field's least and
+   greatest value (all of them rows of the same run). */
+const SUMMARY_FIELDS = [['live heap', 'live', 'MiB'], ['heap goal', 'goal', 'MiB'], ['stacks + globals', 'sg', 'MiB'],
+  ['stop-the-world', 'stw', 'ms'], ['concurrent mark', 'mark', 'ms'], ['GC CPU (window)', 'cpuWin', '%'],
+  ['frequency', 'perMin', 'GCs/min']];
+function fillSummary(tip, t, i) {
+  const from = t.spanFrom[i], to = t.spanTo[i];
+  const i0 = lowerBound(t.x, from), i1 = upperBound(t.x, to);
+  const same = [];
+  for (let j = i0; j < i1; j++) if (t.kind[j] === KIND.gc && t.spanFrom[j] === from && t.spanTo[j] === to) same.push(j);
+  let g0 = null, g1 = null;
+  for (const j of same) if (t.gc[j] != null) { g0 = g0 == null ? t.gc[j] : Math.min(g0, t.gc[j]); g1 = Math.max(g1 ?? 0, t.gc[j]); }
+  const title = el('div', 'tt-title', `Summary of ${t.cycles[i] ?? 'several'} cycles` + (g0 != null ? `: GC ${g0}–${g1}` : ''));
+  const when = el('div', 'flag', `${fmtTime(from)} – ${fmtTime(to)}`);
+  const table = el('table');
+  const head = el('tr');
+  head.append(el('td', '', ''), el('td', 'v', 'min'), el('td', 'v', 'max'));
+  table.append(head);
+  for (const [label, col, unit] of SUMMARY_FIELDS) {
+    let lo = null, hi = null;
+    for (const j of same) {
+      const v = t[col][j];
+      if (v == null) continue;
+      if (lo == null || v < lo) lo = v;
+      if (hi == null || v > hi) hi = v;
+    }
+    if (lo == null) continue;
+    const tr = el('tr');
+    tr.append(el('td', '', label), el('td', 'v', fmtNum(lo) + ' ' + unit), el('td', 'v', fmtNum(hi) + ' ' + unit));
+    table.append(tr);
+  }
+  const note = el('div', 'flag', 'older cycles are folded: the chart draws each run\'s first, last, lowest and highest cycles at their own times. Zoom in for every cycle.');
+  tip.replaceChildren(title, when, table, note);
+}
+
 function fillTooltip(tip, t, i) {
-  const title = el('div', 'tt-title', `GC ${t.gc[i] ?? '?'} at ${fmtTime(t.x[i])}` + (data.all.procs.size > 1 ? ` (process ${t.proc[i]})` : ''));
+  if ((t.flags[i] & F_AGG) && t.spanFrom[i] != null) { fillSummary(tip, t, i); return; }
+  const title = el('div', 'tt-title', `GC ${t.gc[i] ?? '?'} at ${fmtTime(t.x[i])}` + (clockOn() ? ` (${fmtElapsed(t.x[i])} in)` : '')
+    + (data.all.procs.size > 1 ? ` (process ${t.proc[i]})` : ''));
   const rows = [
     ['live heap', t.live[i], 'MiB'], ['heap goal', t.goal[i], 'MiB'],
     ['heap start → end', t.hstart[i] == null ? null : `${fmtNum(t.hstart[i])} → ${fmtNum(t.hend[i])}`, 'MiB'],
@@ -853,7 +1161,6 @@ function fillTooltip(tip, t, i) {
   const f = t.flags[i], notes = [];
   if (f & F_FORCED) notes.push('forced');
   if (f & F_REPAIRED) notes.push('repaired line');
-  if (f & F_AGG) notes.push(`summary of ${t.cycles[i] ?? 'several'} cycles (the ${f & F_AGG_MIN ? 'lowest' : 'highest'} live heap)`);
   const parts = [title, table];
   if (notes.length) parts.push(el('div', 'flag', notes.join(' · ')));
   const seq = t.seq[i];
@@ -878,6 +1185,77 @@ async function fetchRaw(seq, into) {
   rawLines.set(seq, rec && typeof rec.raw === 'string' ? rec.raw : null);
   rawAsked.delete(seq);
   if (into.isConnected) into.textContent = rawLines.get(seq) ?? '(raw line no longer kept)';
+}
+
+// -------------------------------------------------------------------- marks
+/* Lines of the program's output that match a pattern (--mark, or added
+   here), as vertical markers at the last GC cycle before them; hovering one
+   shows the line. gcviz keeps the patterns and the marks (/api/marks). */
+const marks = gcviz.marks = { list: [], patterns: [] };
+
+function setMarks(body) {
+  marks.list = Array.isArray(body.marks) ? body.marks : [];
+  marks.patterns = Array.isArray(body.patterns) ? body.patterns : [];
+  renderMarkList();
+  markDirty(true);
+}
+
+async function loadMarks() {
+  const r = await fetch(withToken('api/marks'));
+  if (r.ok) setMarks(await r.json());
+}
+
+function onMark(m) {
+  marks.list.push(m);
+  if (marks.list.length > 2000) marks.list.shift();
+  markDirty(true);
+}
+
+async function changeMark(method, pattern) {
+  const r = await fetch(withToken('api/marks?pattern=' + encodeURIComponent(pattern)),
+    { method, headers: { 'X-Gcviz': '1' } });
+  if (!r.ok) { showNotice('mark ' + pattern + ': ' + (await r.text()).replace(/^gcviz: /, '').trim()); return; }
+  showNotice('');
+  setMarks(await r.json());
+}
+
+function renderMarkList() {
+  $('mark-list').replaceChildren(...marks.patterns.map(p => {
+    const b = el('button', 'mark-chip', p + ' ×');
+    b.type = 'button';
+    b.title = 'stop marking lines that match ' + p;
+    b.addEventListener('click', () => changeMark('DELETE', p).catch(noteError));
+    return b;
+  }));
+}
+
+// Marks in view, as [x pixel (CSS), mark].
+function marksInView(u) {
+  const min = u.scales.x.min, max = u.scales.x.max, out = [];
+  for (const m of marks.list) if (m.t_s >= min && m.t_s <= max) out.push([u.valToPos(m.t_s, 'x'), m]);
+  return out;
+}
+
+function markNear(u, left) {
+  let best = null, bd = 5;
+  for (const [x, m] of marksInView(u)) { const d = Math.abs(x - left); if (d < bd) { bd = d; best = m; } }
+  return best;
+}
+
+function drawMarks(u) {
+  if (!marks.list.length) return;
+  const ctx = u.ctx, { top, height } = u.bbox, dpr = devicePixelRatio;
+  ctx.save();
+  ctx.strokeStyle = pal.forced;
+  ctx.lineWidth = 1.5 * dpr;
+  ctx.beginPath();
+  for (const [x] of marksInView(u)) {
+    const px = Math.round(u.bbox.left + x * dpr);
+    ctx.moveTo(px, top);
+    ctx.lineTo(px, top + height);
+  }
+  ctx.stroke();
+  ctx.restore();
 }
 
 // ------------------------------------------------- zoomed-in history detail
@@ -906,6 +1284,7 @@ async function fetchDetail(min, max) {
   const mid = tableOf(fresh);
   for (const c of COLS) t[c] = t[c].slice(0, j0).concat(mid[c], t[c].slice(j1));
   rebuildView();
+  gcviz.details++;
   markDirty(true);
 }
 
@@ -1017,14 +1396,49 @@ function bindControls() {
   $('dl-ndjson').href = withToken('api/records.ndjson');
   for (const b of document.querySelectorAll('button.png')) b.addEventListener('click', () => downloadPng(b.dataset.chart));
   new ResizeObserver(() => { pending.resize = true; schedule(); }).observe(document.querySelector('main.charts'));
+  window.addEventListener('resize', () => { pending.resize = true; schedule(); });
+  $('mark-form').addEventListener('submit', e => {
+    e.preventDefault();
+    const p = $('mark-input').value.trim();
+    if (p) changeMark('POST', p).then(() => { $('mark-input').value = ''; }).catch(noteError);
+  });
+  $('btn-clock').addEventListener('click', () => {
+    clockAxis = !clockAxis;
+    $('btn-clock').setAttribute('aria-pressed', String(clockAxis));
+    for (const { u } of charts) u.redraw(false, true);
+    markDirty(true);
+  });
+  $('btn-log').addEventListener('click', () => {
+    logScale = !logScale;
+    $('btn-log').setAttribute('aria-pressed', String(logScale));
+    createCharts();
+  });
 }
 
 // What the charts show, for tests: the time range, following or not, the
 // window, and how many rows and forced-GC markers are drawn from.
 gcviz.view = () => {
   const [min, max] = currentRange(), t = data.view;
-  return { min, max, follow: viewport.follow, windowS: viewport.windowS, rows: t.x.length,
+  const clock = clockOn() ? [wallAt(min), wallAt(max)].map(w => (w == null ? null : new Date(w * 1000).toISOString())) : null;
+  return { min, max, clock, follow: viewport.follow, windowS: viewport.windowS, rows: t.x.length,
     forcedMarks: t.forcedMark.filter(v => v != null).length, charts: charts.length };
+};
+
+// Every point a series draws in the visible range, for tests:
+// [time, value, seq, summary] per point.
+gcviz.points = col => {
+  const [min, max] = currentRange(), t = data.view, out = [];
+  for (let i = lowerBound(t.x, min); i < t.x.length && t.x[i] <= max; i++) {
+    if (t[col][i] != null) out.push([t.x[i], t[col][i], t.seq[i], (t.flags[i] & F_AGG) !== 0]);
+  }
+  return out;
+};
+
+// Zoom as a drag would (tests): the view, then the finer level from the server.
+gcviz.details = 0;
+gcviz.zoom = (min, max) => {
+  setView({ follow: false, min, max });
+  return fetchDetail(min, max).then(() => gcviz.details);
 };
 
 function start() {
