@@ -11,6 +11,7 @@ use tokio::sync::broadcast;
 
 use crate::event::Event;
 use crate::history::{History, HistoryLimits, Row};
+use crate::metrics::Totals;
 use crate::rss_sample::RssSample;
 use crate::trace::Stats;
 
@@ -20,6 +21,9 @@ pub struct Status {
     /// "wrap", "pipe" or "demo".
     pub mode: &'static str,
     pub command: Option<String>,
+    /// The Go version in the program's build information, when gcviz could
+    /// read its binary.
+    pub go_version: Option<String>,
     pub pid: Option<u32>,
     /// "running", "exited" (the program) or "eof" (the input ended).
     pub state: &'static str,
@@ -98,6 +102,7 @@ impl Deref for LiveRecord {
 struct State {
     history: History,
     status: Status,
+    totals: Totals,
 }
 
 struct Inner {
@@ -120,6 +125,7 @@ pub struct Publisher<'a> {
 
 impl Publisher<'_> {
     pub fn publish(&mut self, event: Arc<Event>) {
+        self.state.totals.add(&event);
         if self.live {
             self.state.history.push(event.clone());
             let _ = self.tx.send(Live::Record(Arc::new(LiveRecord::new(event))));
@@ -152,6 +158,7 @@ impl Hub {
                 state: Mutex::new(State {
                     history: History::new(limits),
                     status,
+                    totals: Totals::default(),
                 }),
                 tx,
             }),
@@ -187,7 +194,11 @@ impl Hub {
     }
 
     pub fn publish_rss(&self, sample: RssSample) {
-        self.state().history.push_rss(sample.clone());
+        {
+            let mut st = self.state();
+            st.totals.rss(&sample);
+            st.history.push_rss(sample.clone());
+        }
         let _ = self.inner.tx.send(Live::Rss(Arc::new(sample)));
     }
 
@@ -211,6 +222,12 @@ impl Hub {
 
     pub fn status(&self) -> Status {
         self.state().status.clone()
+    }
+
+    /// The status and the metric totals, taken together.
+    pub fn metrics(&self) -> (Status, Totals) {
+        let st = self.state();
+        (st.status.clone(), st.totals.clone())
     }
 
     /// Live messages from now on. Subscribe before taking a snapshot and skip

@@ -50,11 +50,12 @@ pub async fn start(args: &ServeArgs, hub: Hub) -> Result<String> {
         IpAddr::V6(v6) => format!("[{v6}]"),
         v4 => v4.to_string(),
     };
-    let mut url = format!("http://{host}:{}/", local.port());
+    let path = if args.no_page { "metrics" } else { "" };
+    let mut url = format!("http://{host}:{}/{path}", local.port());
     if let Some(t) = &token {
         url.push_str(&format!("?token={t}"));
     }
-    let app = App::new(hub, Access { token, loopback });
+    let app = App::new(hub, Access { token, loopback }).with_page(!args.no_page);
     tokio::spawn(async move {
         if let Err(e) = server::serve(listener, app).await {
             eprintln!("gcviz: the page stopped: {e}");
@@ -65,7 +66,11 @@ pub async fn start(args: &ServeArgs, hub: Hub) -> Result<String> {
     } else {
         ""
     };
-    eprintln!("gcviz: live page at {url}{note}");
+    if args.no_page {
+        eprintln!("gcviz: metrics at {url}{note}");
+    } else {
+        eprintln!("gcviz: live page at {url}{note}");
+    }
     if args.open {
         open_browser(&url);
     }

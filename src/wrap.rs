@@ -10,8 +10,8 @@ use std::process::ExitStatus;
 use crate::cli::ServeArgs;
 use crate::error::{Error, Result};
 use crate::{
-    child, ingest, keep_serving, let_pages_see_the_end, new_hub, record_file, rss, serve,
-    serve_until_interrupted,
+    buildinfo, child, ingest, keep_serving, let_pages_see_the_end, new_hub, record_file, rss,
+    serve, serve_until_interrupted,
 };
 
 /// GODEBUG with gctrace and scavtrace added to what the user set; a level
@@ -47,9 +47,11 @@ pub async fn run(args: ServeArgs, program: Vec<OsString>) -> Result<u8> {
         .collect::<Vec<_>>()
         .join(" ");
     let hub = new_hub("wrap", Some(shown));
+    let go_version = buildinfo::resolve(&program[0]).and_then(|p| buildinfo::go_version(&p));
     let godebug = godebug(std::env::var_os("GODEBUG").as_deref());
     hub.update_status(false, |s| {
         s.env.GODEBUG = Some(godebug.to_string_lossy().into_owned());
+        s.go_version = go_version;
     });
     // Everything that can fail on the command line fails before the
     // program starts.
