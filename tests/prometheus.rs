@@ -6,6 +6,8 @@
 //! example alert rules must return data. Traffic stays on this machine.
 
 mod common;
+#[path = "prometheus/panels.rs"]
+mod panels;
 
 use std::collections::BTreeMap;
 use std::io::{Read, Write};
@@ -19,6 +21,8 @@ use serde_json::Value;
 const TOKEN: &str = "fleet-t0ken";
 const JOB_PAGE: &str = "gcviz-page";
 const JOB_SIDECAR: &str = "gcviz";
+/// What Prometheus 2.42 asks for.
+const PROMETHEUS_ACCEPT: &str = "application/openmetrics-text;version=1.0.0,application/openmetrics-text;version=0.0.1;q=0.75,text/plain;version=0.0.4;q=0.5,*/*;q=0.1";
 
 /// Debian's prometheus (`GCVIZ_PROMETHEUS`, set by .ci/test), or `None`
 /// after saying why (a failure under CI).
@@ -96,6 +100,8 @@ fn wait_for<T>(what: &str, limit: Duration, mut f: impl FnMut() -> Option<T>) ->
     }
 }
 
+type Labels = BTreeMap<String, String>;
+
 struct Prom {
     addr: String,
     _proc: Running,
@@ -104,7 +110,7 @@ struct Prom {
 
 impl Prom {
     /// The instant vector `expr` evaluates to, as (labels, value) pairs.
-    fn query(&self, expr: &str) -> Vec<(BTreeMap<String, String>, f64)> {
+    fn query(&self, expr: &str) -> Vec<(Labels, f64)> {
         let path = format!("/api/v1/query?query={}", urlencode(expr));
         let (status, _, body) = http_get(&self.addr, &path, &[]).expect("querying Prometheus");
         let v: Value = serde_json::from_str(&body).unwrap_or(Value::Null);
@@ -136,6 +142,42 @@ impl Prom {
                     v => v.parse().unwrap(),
                 };
                 (labels, value)
+            })
+            .collect()
+    }
+
+    /// `expr` over `[t0, t1]` at 1 s steps: each series' labels and points.
+    fn query_range(&self, expr: &str, t0: f64, t1: f64) -> Vec<(Labels, Vec<(f64, f64)>)> {
+        let path = format!(
+            "/api/v1/query_range?query={}&start={t0:.3}&end={t1:.3}&step=1",
+            urlencode(expr)
+        );
+        let (_, _, body) = http_get(&self.addr, &path, &[]).expect("querying Prometheus");
+        let v: Value = serde_json::from_str(&body).unwrap_or(Value::Null);
+        assert_eq!(v["status"], "success", "range query {expr}: {body}");
+        v["data"]["result"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| {
+                let labels = s["metric"]
+                    .as_object()
+                    .unwrap()
+                    .iter()
+                    .map(|(k, v)| (k.clone(), v.as_str().unwrap().to_string()))
+                    .collect();
+                let points = s["values"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|p| {
+                        (
+                            p[0].as_f64().unwrap(),
+                            p[1].as_str().unwrap().parse().unwrap_or(f64::NAN),
+                        )
+                    })
+                    .collect();
+                (labels, points)
             })
             .collect()
     }
@@ -427,6 +469,7 @@ fn prometheus_scrapes_two_instances_and_the_dashboard_and_alerts_have_data() {
     wait_for("Prometheus to scrape", Duration::from_secs(60), || {
         (prom.query("up").len() == 2).then_some(())
     });
+    let started_s = unix_now();
     let sidecar_proc = start_gcviz(
         &[
             "-i",
@@ -460,10 +503,6 @@ fn prometheus_scrapes_two_instances_and_the_dashboard_and_alerts_have_data() {
     }
 
     // The sidecar: metrics and APIs behind the token, no page.
-    let accept_prom = [(
-        "Accept",
-        "application/openmetrics-text;version=1.0.0,text/plain;version=0.0.4;q=0.5",
-    )];
     let no_token = http_get(&sidecar_addr, "/metrics", &[]).unwrap();
     assert_eq!(no_token.0, 401, "{no_token:?}");
     for path in ["/", "/app.js", "/events"] {
@@ -475,7 +514,7 @@ fn prometheus_scrapes_two_instances_and_the_dashboard_and_alerts_have_data() {
         &sidecar_addr,
         "/metrics",
         &[
-            accept_prom[0],
+            ("Accept", PROMETHEUS_ACCEPT),
             ("Authorization", &format!("Bearer {TOKEN}")),
         ],
     )
@@ -494,7 +533,12 @@ fn prometheus_scrapes_two_instances_and_the_dashboard_and_alerts_have_data() {
     );
 
     // Let Prometheus scrape the running programs, then let them end.
-    std::thread::sleep(Duration::from_secs(4));
+    // GCVIZ_PROMETHEUS_RUN_S makes a longer run for the README's picture.
+    let run_s = std::env::var("GCVIZ_PROMETHEUS_RUN_S")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(4);
+    std::thread::sleep(Duration::from_secs(run_s));
     drop(sidecar.proc.0.stdin.take());
     let exited = wait_for("both programs to exit", Duration::from_secs(60), || {
         [&sidecar, &page]
@@ -622,6 +666,13 @@ fn prometheus_scrapes_two_instances_and_the_dashboard_and_alerts_have_data() {
         assert_eq!(prom.query(expr).len(), 2, "{expr}");
     }
 
+    picture(
+        &prom,
+        &dashboard,
+        &[("$job", &jobs), ("$instance", &instances)],
+        started_s,
+    );
+
     // The rules file is valid, Prometheus loaded it, every rule evaluates,
     // every recording rule and every alert condition has data for both
     // instances, and the leak is caught.
@@ -673,6 +724,127 @@ fn prometheus_scrapes_two_instances_and_the_dashboard_and_alerts_have_data() {
         (!got.is_empty()).then_some(got)
     });
     assert_eq!(alerts[0].0["alertstate"], "pending", "{alerts:?}");
+}
+
+fn unix_now() -> f64 {
+    SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .unwrap()
+        .as_secs_f64()
+}
+
+/// The dashboard drawn from Prometheus's answers to its queries (Grafana is
+/// not packaged by Debian), screenshotted by headless Chromium when there is
+/// one: target/prometheus-artifacts/grafana-dashboard.png, and
+/// web/screenshots/ with GCVIZ_UPDATE_SCREENSHOTS=1.
+fn picture(prom: &Prom, dashboard: &Value, vars: &[(&str, &str)], t0: f64) {
+    let t1 = unix_now();
+    let mut drawn = Vec::new();
+    for p in dashboard["panels"].as_array().unwrap() {
+        let mut series = Vec::new();
+        for target in p["targets"].as_array().unwrap() {
+            let mut expr = target["expr"]
+                .as_str()
+                .unwrap()
+                .replace("$__rate_interval", "4s");
+            for (var, value) in vars {
+                expr = expr.replace(var, value);
+            }
+            let legend = target["legendFormat"].as_str().unwrap_or("");
+            let name = |labels: &BTreeMap<String, String>| {
+                let mut name = legend.to_string();
+                for (k, v) in labels {
+                    name = name.replace(&format!("{{{{{k}}}}}"), v);
+                }
+                name
+            };
+            if target["instant"] == true {
+                for (labels, _) in prom.query(&expr) {
+                    let row: Vec<String> = labels
+                        .iter()
+                        .filter(|(k, _)| k.as_str() != "__name__")
+                        .map(|(k, v)| format!("{k}={v}"))
+                        .collect();
+                    series.push(panels::Series {
+                        name: row.join("  "),
+                        points: Vec::new(),
+                    });
+                }
+            } else {
+                for (labels, points) in prom.query_range(&expr, t0, t1) {
+                    series.push(panels::Series {
+                        name: name(&labels),
+                        points,
+                    });
+                }
+            }
+        }
+        assert!(
+            !series.is_empty(),
+            "panel {} has nothing to draw",
+            p["title"]
+        );
+        drawn.push(panels::Panel {
+            title: p["title"].as_str().unwrap().to_string(),
+            unit: p["fieldConfig"]["defaults"]["unit"]
+                .as_str()
+                .unwrap_or("short")
+                .to_string(),
+            kind: p["type"].as_str().unwrap().to_string(),
+            width: p["gridPos"]["w"].as_u64().unwrap_or(12) as u32,
+            series,
+        });
+    }
+    let title = dashboard["title"].as_str().unwrap();
+    let html = panels::html(title, &drawn, t0, t1);
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .parent()
+        .unwrap()
+        .join("prometheus-artifacts");
+    std::fs::create_dir_all(&dir).unwrap();
+    let page = dir.join("grafana-dashboard.html");
+    std::fs::write(&page, html).unwrap();
+    let Some(chromium) = std::env::var_os("GCVIZ_CHROMIUM")
+        .map(PathBuf::from)
+        .filter(|p| p.is_file())
+    else {
+        println!(
+            "dashboard picture (no Chromium for a PNG): {}",
+            page.display()
+        );
+        return;
+    };
+    let png = dir.join("grafana-dashboard.png");
+    let _ = std::fs::remove_file(&png);
+    let out = Command::new(chromium)
+        .args([
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--hide-scrollbars",
+            "--no-first-run",
+        ])
+        .arg(format!(
+            "--user-data-dir={}",
+            dir.join("chromium-profile").display()
+        ))
+        .arg("--window-size=1344,1290")
+        .arg(format!("--screenshot={}", png.display()))
+        .arg(format!("file://{}", page.display()))
+        .output()
+        .unwrap();
+    let size = std::fs::metadata(&png).map(|m| m.len()).unwrap_or(0);
+    assert!(
+        size > 10_000,
+        "no screenshot of the dashboard: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    println!("dashboard picture: {}", png.display());
+    if std::env::var_os("GCVIZ_UPDATE_SCREENSHOTS").is_some() {
+        let shots = Path::new(env!("CARGO_MANIFEST_DIR")).join("web/screenshots");
+        std::fs::create_dir_all(&shots).unwrap();
+        std::fs::copy(&png, shots.join("grafana-dashboard.png")).unwrap();
+    }
 }
 
 /// `--no-page` without any Prometheus: metrics, the JSON APIs and the
