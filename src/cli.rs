@@ -91,8 +91,8 @@ pub struct ServeArgs {
     pub token: Option<String>,
 
     /// Read the access token from this file (a mounted secret); one trailing
-    /// newline is ignored.
-    #[arg(long, value_name = "FILE", conflicts_with = "token")]
+    /// newline is ignored. Takes precedence over --token and GCVIZ_TOKEN.
+    #[arg(long, value_name = "FILE")]
     pub token_file: Option<PathBuf>,
 
     /// Exit when the program exits or input ends, instead of serving the final
