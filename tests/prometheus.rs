@@ -8,15 +8,17 @@
 mod common;
 #[path = "prometheus/panels.rs"]
 mod panels;
+#[path = "prometheus/prom.rs"]
+mod prom;
 
-use std::collections::BTreeMap;
-use std::io::{Read, Write};
-use std::net::TcpStream;
+use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant, SystemTime};
+use std::process::{Command, Stdio};
+use std::time::Duration;
 
 use serde_json::Value;
+
+use prom::{Prom, Running, free_port, http_get, start_prometheus, unix_now, wait_for};
 
 const TOKEN: &str = "fleet-t0ken";
 const JOB_PAGE: &str = "gcviz-page";
@@ -31,196 +33,6 @@ fn prometheus() -> Option<PathBuf> {
         .map(PathBuf::from)
         .filter(|p| p.is_file() && p.with_file_name("promtool").is_file());
     common::require("Prometheus and promtool (GCVIZ_PROMETHEUS)", found)
-}
-
-/// A child process killed when the test ends, even by panic.
-struct Running(Child);
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-/// `GET path` over HTTP/1.0 with extra headers: (status, content type, body).
-fn http_get(addr: &str, path: &str, headers: &[(&str, &str)]) -> Option<(u16, String, String)> {
-    let mut conn = TcpStream::connect(addr).ok()?;
-    conn.set_read_timeout(Some(Duration::from_secs(30))).ok()?;
-    let mut req = format!("GET {path} HTTP/1.0\r\nHost: {addr}\r\n");
-    for (k, v) in headers {
-        req.push_str(&format!("{k}: {v}\r\n"));
-    }
-    req.push_str("\r\n");
-    conn.write_all(req.as_bytes()).ok()?;
-    let mut raw = Vec::new();
-    conn.read_to_end(&mut raw).ok()?;
-    let raw = String::from_utf8_lossy(&raw).into_owned();
-    let (head, body) = raw.split_once("\r\n\r\n")?;
-    let status = head.split_whitespace().nth(1)?.parse().ok()?;
-    let content_type = head
-        .lines()
-        .find_map(|l| {
-            let (k, v) = l.split_once(':')?;
-            k.eq_ignore_ascii_case("content-type")
-                .then(|| v.trim().to_string())
-        })
-        .unwrap_or_default();
-    Some((status, content_type, body.to_string()))
-}
-
-fn urlencode(s: &str) -> String {
-    s.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
-                (b as char).to_string()
-            }
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
-}
-
-/// Polls `f` every 200 ms until it gives a value, for at most `limit`.
-fn wait_for<T>(what: &str, limit: Duration, mut f: impl FnMut() -> Option<T>) -> T {
-    let start = Instant::now();
-    loop {
-        if let Some(v) = f() {
-            return v;
-        }
-        assert!(start.elapsed() < limit, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(200));
-    }
-}
-
-type Labels = BTreeMap<String, String>;
-
-struct Prom {
-    addr: String,
-    _proc: Running,
-    log: PathBuf,
-}
-
-impl Prom {
-    /// The instant vector `expr` evaluates to, as (labels, value) pairs.
-    fn query(&self, expr: &str) -> Vec<(Labels, f64)> {
-        let path = format!("/api/v1/query?query={}", urlencode(expr));
-        let (status, _, body) = http_get(&self.addr, &path, &[]).expect("querying Prometheus");
-        let v: Value = serde_json::from_str(&body).unwrap_or(Value::Null);
-        assert!(
-            status == 200 && v["status"] == "success",
-            "query {expr} failed: {status} {body}"
-        );
-        let result = &v["data"]["result"];
-        if v["data"]["resultType"] == "scalar" {
-            let value = result[1].as_str().unwrap().parse().unwrap();
-            return vec![(BTreeMap::new(), value)];
-        }
-        result
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|s| {
-                let labels = s["metric"]
-                    .as_object()
-                    .unwrap()
-                    .iter()
-                    .map(|(k, v)| (k.clone(), v.as_str().unwrap().to_string()))
-                    .collect();
-                let value = s["value"][1].as_str().unwrap();
-                let value = match value {
-                    "NaN" => f64::NAN,
-                    "+Inf" => f64::INFINITY,
-                    "-Inf" => f64::NEG_INFINITY,
-                    v => v.parse().unwrap(),
-                };
-                (labels, value)
-            })
-            .collect()
-    }
-
-    /// `expr` over `[t0, t1]` at 1 s steps: each series' labels and points.
-    fn query_range(&self, expr: &str, t0: f64, t1: f64) -> Vec<(Labels, Vec<(f64, f64)>)> {
-        let path = format!(
-            "/api/v1/query_range?query={}&start={t0:.3}&end={t1:.3}&step=1",
-            urlencode(expr)
-        );
-        let (_, _, body) = http_get(&self.addr, &path, &[]).expect("querying Prometheus");
-        let v: Value = serde_json::from_str(&body).unwrap_or(Value::Null);
-        assert_eq!(v["status"], "success", "range query {expr}: {body}");
-        v["data"]["result"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|s| {
-                let labels = s["metric"]
-                    .as_object()
-                    .unwrap()
-                    .iter()
-                    .map(|(k, v)| (k.clone(), v.as_str().unwrap().to_string()))
-                    .collect();
-                let points = s["values"]
-                    .as_array()
-                    .unwrap()
-                    .iter()
-                    .map(|p| {
-                        (
-                            p[0].as_f64().unwrap(),
-                            p[1].as_str().unwrap().parse().unwrap_or(f64::NAN),
-                        )
-                    })
-                    .collect();
-                (labels, points)
-            })
-            .collect()
-    }
-
-    fn log(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap_or_default()
-    }
-}
-
-fn start_prometheus(bin: &Path, dir: &Path, page: &str, sidecar: &str, token_file: &Path) -> Prom {
-    let rules = Path::new(env!("CARGO_MANIFEST_DIR")).join("web/prometheus-rules.yml");
-    let config = format!(
-        "global:\n  scrape_interval: 1s\n  scrape_timeout: 1s\n  evaluation_interval: 1s\n\
-         rule_files: [{rules:?}]\n\
-         scrape_configs:\n\
-         \x20 - job_name: {JOB_PAGE}\n    static_configs: [{{targets: [{page:?}]}}]\n\
-         \x20 - job_name: {JOB_SIDECAR}\n    authorization: {{credentials_file: {token_file:?}}}\n    static_configs: [{{targets: [{sidecar:?}]}}]\n",
-    );
-    let config_file = dir.join("prometheus.yml");
-    std::fs::write(&config_file, config).unwrap();
-    let addr = format!("127.0.0.1:{}", free_port());
-    let log = dir.join("prometheus.log");
-    let child = Command::new(bin)
-        .arg(format!("--config.file={}", config_file.display()))
-        .arg(format!(
-            "--storage.tsdb.path={}",
-            dir.join("data").display()
-        ))
-        .arg(format!("--web.listen-address={addr}"))
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(std::fs::File::create(&log).unwrap())
-        .spawn()
-        .expect("starting prometheus");
-    let prom = Prom {
-        addr,
-        _proc: Running(child),
-        log,
-    };
-    wait_for("Prometheus to be ready", Duration::from_secs(60), || {
-        http_get(&prom.addr, "/-/ready", &[]).filter(|(s, _, _)| *s == 200)
-    });
-    prom
 }
 
 /// One gcviz wrapping a Go program; what it serves, and how to reach it.
@@ -502,35 +314,7 @@ fn prometheus_scrapes_two_instances_and_the_dashboard_and_alerts_have_data() {
         });
     }
 
-    // The sidecar: metrics and APIs behind the token, no page.
-    let no_token = http_get(&sidecar_addr, "/metrics", &[]).unwrap();
-    assert_eq!(no_token.0, 401, "{no_token:?}");
-    for path in ["/", "/app.js", "/events"] {
-        let bearer = format!("Bearer {TOKEN}");
-        let (status, _, _) = http_get(&sidecar_addr, path, &[("Authorization", &bearer)]).unwrap();
-        assert_eq!(status, 404, "--no-page still serves {path}");
-    }
-    let om = http_get(
-        &sidecar_addr,
-        "/metrics",
-        &[
-            ("Accept", PROMETHEUS_ACCEPT),
-            ("Authorization", &format!("Bearer {TOKEN}")),
-        ],
-    )
-    .unwrap();
-    assert_eq!(om.0, 200);
-    assert!(
-        om.1.starts_with("application/openmetrics-text; version=1.0.0"),
-        "{}",
-        om.1
-    );
-    assert!(om.2.ends_with("# EOF\n"));
-    assert_eq!(
-        sidecar.get("/api/grafana-dashboard.json").as_bytes(),
-        std::fs::read(Path::new(env!("CARGO_MANIFEST_DIR")).join("web/grafana-dashboard.json"))
-            .unwrap()
-    );
+    check_sidecar_http(&sidecar_addr);
 
     // Let Prometheus scrape the running programs, then let them end.
     // GCVIZ_PROMETHEUS_RUN_S makes a longer run for the README's picture.
@@ -544,12 +328,8 @@ fn prometheus_scrapes_two_instances_and_the_dashboard_and_alerts_have_data() {
         [&sidecar, &page]
             .iter()
             .all(|i| i.status()["state"] == "exited")
-            .then(SystemTime::now)
+            .then(unix_now)
     });
-    let exited_s = exited
-        .duration_since(SystemTime::UNIX_EPOCH)
-        .unwrap()
-        .as_secs_f64();
     // A scrape after both ended, and the growth alert evaluated on it.
     wait_for(
         "a scrape after the programs ended",
@@ -563,25 +343,68 @@ fn prometheus_scrapes_two_instances_and_the_dashboard_and_alerts_have_data() {
                     ))
                     .first()
                     .map(|(_, t)| *t)
-                    .is_some_and(|t| t > exited_s + 1.0)
+                    .is_some_and(|t| t > exited + 1.0)
                 })
                 .then_some(())
         },
     );
 
-    // Text format 0.0.4 passes promtool's lint.
-    let text = http_get(
-        &sidecar_addr,
+    let promtool = prometheus.with_file_name("promtool");
+    check_text_format(&promtool, &sidecar_addr);
+    for inst in [&sidecar, &page] {
+        check_series(&prom, inst, &go_version);
+    }
+    let up = prom.query("up");
+    assert!(up.len() == 2 && up.iter().all(|(_, v)| *v == 1.0), "{up:?}");
+    let jobs = format!("({JOB_PAGE}|{JOB_SIDECAR})");
+    let instances = format!("({page_addr}|{sidecar_addr})");
+    let vars = [("$job", jobs.as_str()), ("$instance", instances.as_str())];
+    let dashboard = check_dashboard(&prom, &vars);
+    panels::picture(&prom, &dashboard, &vars, started_s);
+    check_rules(&prom, &promtool, &page_addr);
+}
+
+/// The sidecar: metrics and APIs behind the token, no page; OpenMetrics
+/// for Prometheus.
+fn check_sidecar_http(addr: &str) {
+    let bearer = format!("Bearer {TOKEN}");
+    let no_token = http_get(addr, "/metrics", &[]).unwrap();
+    assert_eq!(no_token.0, 401, "{no_token:?}");
+    for path in ["/", "/app.js", "/events"] {
+        let (status, _, _) = http_get(addr, path, &[("Authorization", &bearer)]).unwrap();
+        assert_eq!(status, 404, "--no-page still serves {path}");
+    }
+    let (status, content_type, body) = http_get(
+        addr,
         "/metrics",
-        &[("Authorization", &format!("Bearer {TOKEN}"))],
+        &[("Accept", PROMETHEUS_ACCEPT), ("Authorization", &bearer)],
     )
     .unwrap();
+    assert_eq!(status, 200);
     assert!(
-        text.1.starts_with("text/plain; version=0.0.4"),
-        "{}",
-        text.1
+        content_type.starts_with("application/openmetrics-text; version=1.0.0"),
+        "{content_type}"
     );
-    let mut lint = Command::new(prometheus.with_file_name("promtool"))
+    assert!(body.ends_with("# EOF\n"));
+    let (_, _, dashboard) = http_get(
+        addr,
+        "/api/grafana-dashboard.json",
+        &[("Authorization", &bearer)],
+    )
+    .unwrap();
+    assert_eq!(dashboard.as_bytes(), gcviz::metrics::GRAFANA_DASHBOARD);
+}
+
+/// Text format 0.0.4 (what curl gets) passes promtool's lint.
+fn check_text_format(promtool: &Path, addr: &str) {
+    let bearer = format!("Bearer {TOKEN}");
+    let (_, content_type, text) =
+        http_get(addr, "/metrics", &[("Authorization", &bearer)]).unwrap();
+    assert!(
+        content_type.starts_with("text/plain; version=0.0.4"),
+        "{content_type}"
+    );
+    let mut lint = Command::new(promtool)
         .args(["check", "metrics"])
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
@@ -591,64 +414,62 @@ fn prometheus_scrapes_two_instances_and_the_dashboard_and_alerts_have_data() {
     lint.stdin
         .take()
         .unwrap()
-        .write_all(text.2.as_bytes())
+        .write_all(text.as_bytes())
         .unwrap();
     let lint = lint.wait_with_output().unwrap();
     assert!(
         lint.status.success(),
-        "promtool check metrics: {}{}\n{}",
+        "promtool check metrics: {}{}\n{text}",
         String::from_utf8_lossy(&lint.stdout),
         String::from_utf8_lossy(&lint.stderr),
-        text.2
     );
+}
 
-    // Every series, against the instance's own APIs.
-    for inst in [&sidecar, &page] {
-        for (series, want) in expected(inst, &go_version) {
-            let got = prom
-                .query(&with_instance(&series, &inst.addr))
-                .first()
-                .map(|(_, v)| *v);
-            let close = got.is_some_and(|g| (g - want).abs() <= 1e-9 * want.abs().max(1.0));
-            assert!(
-                close,
-                "{series} of {}: Prometheus has {got:?}, gcviz's APIs say {want}\ngcviz: {}\nprometheus: {}",
-                inst.addr,
-                inst.stderr(),
-                prom.log()
-            );
-        }
-    }
-    let up = prom.query("up");
-    assert!(up.len() == 2 && up.iter().all(|(_, v)| *v == 1.0), "{up:?}");
-
-    // Every dashboard query, with the template variables as Grafana fills
-    // them in ("All" is a regex of every value).
-    let dashboard: Value = serde_json::from_slice(gcviz::metrics::GRAFANA_DASHBOARD).unwrap();
-    let vars = dashboard["templating"]["list"].as_array().unwrap();
-    for name in ["job", "instance"] {
+/// Every series of one instance, in Prometheus, against the instance's own APIs.
+fn check_series(prom: &Prom, inst: &Instance, go_version: &str) {
+    for (series, want) in expected(inst, go_version) {
+        let got = prom
+            .query(&with_instance(&series, &inst.addr))
+            .first()
+            .map(|(_, v)| *v);
+        let close = got.is_some_and(|g| (g - want).abs() <= 1e-9 * want.abs().max(1.0));
         assert!(
-            vars.iter().any(|v| v["name"] == name),
-            "no ${name} variable"
+            close,
+            "{series} of {}: Prometheus has {got:?}, gcviz's APIs say {want}\ngcviz: {}\nprometheus: {}",
+            inst.addr,
+            inst.stderr(),
+            prom.log()
         );
     }
-    let jobs = format!("({JOB_PAGE}|{JOB_SIDECAR})");
-    let instances = format!("({page_addr}|{sidecar_addr})");
-    for (name, regex) in [("job", &jobs), ("instance", &instances)] {
+}
+
+/// Every dashboard query returns data, with the template variables as
+/// Grafana fills them in ("All" is a regex of every value). Returns the
+/// dashboard.
+fn check_dashboard(prom: &Prom, vars: &[(&str, &str)]) -> Value {
+    let dashboard: Value = serde_json::from_slice(gcviz::metrics::GRAFANA_DASHBOARD).unwrap();
+    let defined = dashboard["templating"]["list"].as_array().unwrap();
+    for (var, regex) in vars {
+        let name = &var[1..];
+        assert!(
+            defined.iter().any(|v| v["name"] == name),
+            "no {var} variable"
+        );
         let got = prom.query(&format!(
             "count by ({name}) (gcviz_records_total{{{name}=~\"{regex}\"}})"
         ));
-        assert_eq!(got.len(), 2, "${name}: {got:?}");
+        assert_eq!(got.len(), 2, "{var}: {got:?}");
     }
     let mut exprs = Vec::new();
     for panel in dashboard["panels"].as_array().unwrap() {
         for target in panel["targets"].as_array().unwrap() {
-            let expr = target["expr"]
+            let mut expr = target["expr"]
                 .as_str()
                 .unwrap()
-                .replace("$job", &jobs)
-                .replace("$instance", &instances)
                 .replace("$__rate_interval", "4s");
+            for (var, value) in vars {
+                expr = expr.replace(var, value);
+            }
             exprs.push((panel["title"].as_str().unwrap().to_string(), expr));
         }
     }
@@ -656,28 +477,20 @@ fn prometheus_scrapes_two_instances_and_the_dashboard_and_alerts_have_data() {
     for (title, expr) in &exprs {
         let got = prom.query(expr);
         assert!(!got.is_empty(), "panel {title:?}: {expr} returned no data");
+        // The heap panel is per instance: both have every line.
+        if title.starts_with("Heap") {
+            assert_eq!(got.len(), 2, "{expr}");
+        }
     }
-    // Per instance where the panel is per instance: both have every heap line.
-    let heap = &exprs
-        .iter()
-        .filter(|(t, _)| t.starts_with("Heap"))
-        .collect::<Vec<_>>();
-    for (_, expr) in heap {
-        assert_eq!(prom.query(expr).len(), 2, "{expr}");
-    }
+    dashboard
+}
 
-    picture(
-        &prom,
-        &dashboard,
-        &[("$job", &jobs), ("$instance", &instances)],
-        started_s,
-    );
-
-    // The rules file is valid, Prometheus loaded it, every rule evaluates,
-    // every recording rule and every alert condition has data for both
-    // instances, and the leak is caught.
+/// The rules file is valid, Prometheus loaded it, every rule evaluates,
+/// every recording rule and every alert condition has data for both
+/// instances, and the leak is caught.
+fn check_rules(prom: &Prom, promtool: &Path, leak_addr: &str) {
     let rules_file = Path::new(env!("CARGO_MANIFEST_DIR")).join("web/prometheus-rules.yml");
-    let check = Command::new(prometheus.with_file_name("promtool"))
+    let check = Command::new(promtool)
         .args(["check", "rules"])
         .arg(&rules_file)
         .output()
@@ -687,7 +500,7 @@ fn prometheus_scrapes_two_instances_and_the_dashboard_and_alerts_have_data() {
         "{}",
         String::from_utf8_lossy(&check.stdout)
     );
-    let rules: Value = wait_for("the rules evaluated", Duration::from_secs(30), || {
+    let rules: Vec<Value> = wait_for("the rules evaluated", Duration::from_secs(30), || {
         let (_, _, body) = http_get(&prom.addr, "/api/v1/rules", &[])?;
         let v: Value = serde_json::from_str(&body).ok()?;
         let all: Vec<Value> = v["data"]["groups"]
@@ -695,18 +508,16 @@ fn prometheus_scrapes_two_instances_and_the_dashboard_and_alerts_have_data() {
             .iter()
             .flat_map(|g| g["rules"].as_array().cloned().unwrap_or_default())
             .collect();
-        (all.len() == 5
-            && all
-                .iter()
-                .all(|r| r["lastEvaluation"] != "0001-01-01T00:00:00Z"))
-        .then_some(Value::Array(all))
+        let evaluated = all
+            .iter()
+            .all(|r| r["lastEvaluation"] != "0001-01-01T00:00:00Z");
+        (all.len() == 5 && evaluated).then_some(all)
     });
-    for rule in rules.as_array().unwrap() {
+    for rule in &rules {
         let name = rule["name"].as_str().unwrap();
         assert_eq!(rule["health"], "ok", "rule {name}: {rule}");
-        let expr = rule["query"].as_str().unwrap();
         let probe = if rule["type"] == "alerting" {
-            conditions_only(expr)
+            conditions_only(rule["query"].as_str().unwrap())
         } else {
             name.to_string()
         };
@@ -719,132 +530,11 @@ fn prometheus_scrapes_two_instances_and_the_dashboard_and_alerts_have_data() {
     }
     let alerts = wait_for("the leak alert", Duration::from_secs(30), || {
         let got = prom.query(&format!(
-            "ALERTS{{alertname=\"GcvizLiveHeapGrowing\",instance=\"{page_addr}\"}}"
+            "ALERTS{{alertname=\"GcvizLiveHeapGrowing\",instance=\"{leak_addr}\"}}"
         ));
         (!got.is_empty()).then_some(got)
     });
     assert_eq!(alerts[0].0["alertstate"], "pending", "{alerts:?}");
-}
-
-fn unix_now() -> f64 {
-    SystemTime::now()
-        .duration_since(SystemTime::UNIX_EPOCH)
-        .unwrap()
-        .as_secs_f64()
-}
-
-/// The dashboard drawn from Prometheus's answers to its queries (Grafana is
-/// not packaged by Debian), screenshotted by headless Chromium when there is
-/// one: target/prometheus-artifacts/grafana-dashboard.png, and
-/// web/screenshots/ with GCVIZ_UPDATE_SCREENSHOTS=1.
-fn picture(prom: &Prom, dashboard: &Value, vars: &[(&str, &str)], t0: f64) {
-    let t1 = unix_now();
-    let mut drawn = Vec::new();
-    for p in dashboard["panels"].as_array().unwrap() {
-        let mut series = Vec::new();
-        for target in p["targets"].as_array().unwrap() {
-            let mut expr = target["expr"]
-                .as_str()
-                .unwrap()
-                .replace("$__rate_interval", "4s");
-            for (var, value) in vars {
-                expr = expr.replace(var, value);
-            }
-            let legend = target["legendFormat"].as_str().unwrap_or("");
-            let name = |labels: &BTreeMap<String, String>| {
-                let mut name = legend.to_string();
-                for (k, v) in labels {
-                    name = name.replace(&format!("{{{{{k}}}}}"), v);
-                }
-                name
-            };
-            if target["instant"] == true {
-                for (labels, _) in prom.query(&expr) {
-                    let row: Vec<String> = labels
-                        .iter()
-                        .filter(|(k, _)| k.as_str() != "__name__")
-                        .map(|(k, v)| format!("{k}={v}"))
-                        .collect();
-                    series.push(panels::Series {
-                        name: row.join("  "),
-                        points: Vec::new(),
-                    });
-                }
-            } else {
-                for (labels, points) in prom.query_range(&expr, t0, t1) {
-                    series.push(panels::Series {
-                        name: name(&labels),
-                        points,
-                    });
-                }
-            }
-        }
-        assert!(
-            !series.is_empty(),
-            "panel {} has nothing to draw",
-            p["title"]
-        );
-        drawn.push(panels::Panel {
-            title: p["title"].as_str().unwrap().to_string(),
-            unit: p["fieldConfig"]["defaults"]["unit"]
-                .as_str()
-                .unwrap_or("short")
-                .to_string(),
-            kind: p["type"].as_str().unwrap().to_string(),
-            width: p["gridPos"]["w"].as_u64().unwrap_or(12) as u32,
-            series,
-        });
-    }
-    let title = dashboard["title"].as_str().unwrap();
-    let html = panels::html(title, &drawn, t0, t1);
-    let dir = Path::new(env!("CARGO_TARGET_TMPDIR"))
-        .parent()
-        .unwrap()
-        .join("prometheus-artifacts");
-    std::fs::create_dir_all(&dir).unwrap();
-    let page = dir.join("grafana-dashboard.html");
-    std::fs::write(&page, html).unwrap();
-    let Some(chromium) = std::env::var_os("GCVIZ_CHROMIUM")
-        .map(PathBuf::from)
-        .filter(|p| p.is_file())
-    else {
-        println!(
-            "dashboard picture (no Chromium for a PNG): {}",
-            page.display()
-        );
-        return;
-    };
-    let png = dir.join("grafana-dashboard.png");
-    let _ = std::fs::remove_file(&png);
-    let out = Command::new(chromium)
-        .args([
-            "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--hide-scrollbars",
-            "--no-first-run",
-        ])
-        .arg(format!(
-            "--user-data-dir={}",
-            dir.join("chromium-profile").display()
-        ))
-        .arg("--window-size=1344,1290")
-        .arg(format!("--screenshot={}", png.display()))
-        .arg(format!("file://{}", page.display()))
-        .output()
-        .unwrap();
-    let size = std::fs::metadata(&png).map(|m| m.len()).unwrap_or(0);
-    assert!(
-        size > 10_000,
-        "no screenshot of the dashboard: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    println!("dashboard picture: {}", png.display());
-    if std::env::var_os("GCVIZ_UPDATE_SCREENSHOTS").is_some() {
-        let shots = Path::new(env!("CARGO_MANIFEST_DIR")).join("web/screenshots");
-        std::fs::create_dir_all(&shots).unwrap();
-        std::fs::copy(&png, shots.join("grafana-dashboard.png")).unwrap();
-    }
 }
 
 /// `--no-page` without any Prometheus: metrics, the JSON APIs and the

@@ -3,7 +3,14 @@
 //! is not available. Line charts, the pause heatmap as cells, the program
 //! table as a table; nothing else of Grafana is imitated.
 
+use std::collections::BTreeMap;
 use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use serde_json::Value;
+
+use crate::prom::{Prom, unix_now};
 
 pub struct Series {
     pub name: String,
@@ -195,4 +202,118 @@ pub fn html(title: &str, panels: &[Panel], t0: f64, t1: f64) -> String {
     }
     out.push_str("</main>");
     out
+}
+
+/// The dashboard drawn from Prometheus's answers to its queries (Grafana is
+/// not packaged by Debian), screenshotted by headless Chromium when there is
+/// one: target/prometheus-artifacts/grafana-dashboard.png, and
+/// web/screenshots/ with GCVIZ_UPDATE_SCREENSHOTS=1.
+pub fn picture(prom: &Prom, dashboard: &Value, vars: &[(&str, &str)], t0: f64) {
+    let t1 = unix_now();
+    let mut drawn = Vec::new();
+    for p in dashboard["panels"].as_array().unwrap() {
+        let mut series = Vec::new();
+        for target in p["targets"].as_array().unwrap() {
+            let mut expr = target["expr"]
+                .as_str()
+                .unwrap()
+                .replace("$__rate_interval", "4s");
+            for (var, value) in vars {
+                expr = expr.replace(var, value);
+            }
+            let legend = target["legendFormat"].as_str().unwrap_or("");
+            let name = |labels: &BTreeMap<String, String>| {
+                let mut name = legend.to_string();
+                for (k, v) in labels {
+                    name = name.replace(&format!("{{{{{k}}}}}"), v);
+                }
+                name
+            };
+            if target["instant"] == true {
+                for (labels, _) in prom.query(&expr) {
+                    let row: Vec<String> = labels
+                        .iter()
+                        .filter(|(k, _)| k.as_str() != "__name__")
+                        .map(|(k, v)| format!("{k}={v}"))
+                        .collect();
+                    series.push(Series {
+                        name: row.join("  "),
+                        points: Vec::new(),
+                    });
+                }
+            } else {
+                for (labels, points) in prom.query_range(&expr, t0, t1) {
+                    series.push(Series {
+                        name: name(&labels),
+                        points,
+                    });
+                }
+            }
+        }
+        assert!(
+            !series.is_empty(),
+            "panel {} has nothing to draw",
+            p["title"]
+        );
+        drawn.push(Panel {
+            title: p["title"].as_str().unwrap().to_string(),
+            unit: p["fieldConfig"]["defaults"]["unit"]
+                .as_str()
+                .unwrap_or("short")
+                .to_string(),
+            kind: p["type"].as_str().unwrap().to_string(),
+            width: p["gridPos"]["w"].as_u64().unwrap_or(12) as u32,
+            series,
+        });
+    }
+    let title = dashboard["title"].as_str().unwrap();
+    let html = html(title, &drawn, t0, t1);
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .parent()
+        .unwrap()
+        .join("prometheus-artifacts");
+    std::fs::create_dir_all(&dir).unwrap();
+    let page = dir.join("grafana-dashboard.html");
+    std::fs::write(&page, html).unwrap();
+    let Some(chromium) = std::env::var_os("GCVIZ_CHROMIUM")
+        .map(PathBuf::from)
+        .filter(|p| p.is_file())
+    else {
+        println!(
+            "dashboard picture (no Chromium for a PNG): {}",
+            page.display()
+        );
+        return;
+    };
+    let png = dir.join("grafana-dashboard.png");
+    let _ = std::fs::remove_file(&png);
+    let out = Command::new(chromium)
+        .args([
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--hide-scrollbars",
+            "--no-first-run",
+        ])
+        .arg(format!(
+            "--user-data-dir={}",
+            dir.join("chromium-profile").display()
+        ))
+        .arg("--window-size=1344,1290")
+        .arg(format!("--screenshot={}", png.display()))
+        .arg(format!("file://{}", page.display()))
+        .output()
+        .unwrap();
+    let size = std::fs::metadata(&png).map(|m| m.len()).unwrap_or(0);
+    assert!(
+        size > 10_000,
+        "no screenshot of the dashboard: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    println!("dashboard picture: {}", png.display());
+    if std::env::var_os("GCVIZ_UPDATE_SCREENSHOTS").is_some() {
+        let shots = Path::new(env!("CARGO_MANIFEST_DIR")).join("web/screenshots");
+        std::fs::create_dir_all(&shots).unwrap();
+        std::fs::copy(&png, shots.join("grafana-dashboard.png")).unwrap();
+    }
 }
