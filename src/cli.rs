@@ -90,6 +90,11 @@ pub struct ServeArgs {
     #[arg(long, env = "GCVIZ_TOKEN", hide_env_values = true)]
     pub token: Option<String>,
 
+    /// Read the access token from this file (a mounted secret); one trailing
+    /// newline is ignored. Takes precedence over --token and GCVIZ_TOKEN.
+    #[arg(long, value_name = "FILE")]
+    pub token_file: Option<PathBuf>,
+
     /// Exit when the program exits or input ends, instead of serving the final
     /// picture until Ctrl-C. Default: on when stderr is not a terminal.
     #[arg(long, overrides_with = "keep_serving")]
@@ -115,6 +120,11 @@ pub struct ServeArgs {
     /// Do not start the web server (pass output through and parse only).
     #[arg(long)]
     pub no_server: bool,
+
+    /// Serve /metrics and the JSON APIs only: no page, no live stream
+    /// (a sidecar for Prometheus).
+    #[arg(long)]
+    pub no_page: bool,
 }
 
 /// `--bind`: an IP address, or a host name such as `localhost` resolved

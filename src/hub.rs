@@ -13,6 +13,7 @@ use crate::clock::Anchor;
 use crate::event::Event;
 use crate::history::{History, HistoryLimits, Row, Stamped};
 use crate::marks::{Mark, Marks};
+use crate::metrics::Totals;
 use crate::rss_sample::RssSample;
 use crate::trace::Stats;
 
@@ -22,6 +23,9 @@ pub struct Status {
     /// "wrap", "pipe" or "demo".
     pub mode: &'static str,
     pub command: Option<String>,
+    /// The Go version in the program's build information, when gcviz could
+    /// read its binary.
+    pub go_version: Option<String>,
     pub pid: Option<u32>,
     /// "running", "exited" (the program) or "eof" (the input ended).
     pub state: &'static str,
@@ -111,6 +115,7 @@ struct State {
     history: History,
     status: Status,
     marks: Marks,
+    totals: Totals,
 }
 
 struct Inner {
@@ -142,6 +147,7 @@ impl Publisher<'_> {
     pub fn publish_at(&mut self, event: Arc<Event>, wall_s: Option<f64>) {
         self.state.marks.record(event.t_s, wall_s);
         let e = Stamped { event, wall_s };
+        self.state.totals.add(&e.event);
         if self.live {
             self.state.history.push_stamped(e.clone());
             let _ = self.tx.send(Live::Record(Arc::new(LiveRecord::new(e))));
@@ -187,6 +193,7 @@ impl Hub {
                     history: History::new(limits),
                     status,
                     marks: Marks::default(),
+                    totals: Totals::default(),
                 }),
                 anchor: Mutex::new(Anchor::None),
                 tx,
@@ -223,7 +230,11 @@ impl Hub {
     }
 
     pub fn publish_rss(&self, sample: RssSample) {
-        self.state().history.push_rss(sample.clone());
+        {
+            let mut st = self.state();
+            st.totals.rss(&sample);
+            st.history.push_rss(sample.clone());
+        }
         let _ = self.inner.tx.send(Live::Rss(Arc::new(sample)));
     }
 
@@ -281,6 +292,12 @@ impl Hub {
 
     pub fn status(&self) -> Status {
         self.state().status.clone()
+    }
+
+    /// The status and the metric totals, taken together.
+    pub fn metrics(&self) -> (Status, Totals) {
+        let st = self.state();
+        (st.status.clone(), st.totals.clone())
     }
 
     /// Live messages from now on. Subscribe before taking a snapshot and skip

@@ -2,6 +2,7 @@
 //! `GODEBUG=gctrace=1` output. This file only wires the parts together.
 
 pub mod analysis;
+mod buildinfo;
 mod child;
 pub mod cli;
 pub mod clock;
@@ -12,6 +13,7 @@ pub mod history;
 pub mod hub;
 pub mod ingest;
 pub mod marks;
+pub mod metrics;
 mod parse_cmd;
 mod reader;
 mod record;
@@ -33,7 +35,11 @@ use history::HistoryLimits;
 use hub::{Env, Hub, Status};
 
 /// Runs gcviz; returns the exit code (the program's, in wrapper mode).
-pub fn run(cli: Cli) -> Result<u8> {
+pub fn run(mut cli: Cli) -> Result<u8> {
+    match &mut cli.command {
+        Some(Command::Demo(args)) => read_token_file(&mut args.serve)?,
+        _ => read_token_file(&mut cli.serve)?,
+    }
     match cli.command {
         Some(Command::Parse(args)) => parse_cmd::run(&args).map(|()| 0),
         Some(Command::Demo(args)) => runtime()?.block_on(demo_mode(args)),
@@ -43,6 +49,25 @@ pub fn run(cli: Cli) -> Result<u8> {
         )),
         None => runtime()?.block_on(pipe_mode(cli.serve)),
     }
+}
+
+/// `--token-file`: the token is the file's text without its trailing
+/// newline (secrets written with `echo` have one).
+fn read_token_file(args: &mut ServeArgs) -> Result<()> {
+    let Some(path) = &args.token_file else {
+        return Ok(());
+    };
+    let text = std::fs::read_to_string(path).map_err(|source| Error::Open {
+        path: path.clone(),
+        source,
+    })?;
+    args.token = Some(without_newline(&text).to_string());
+    Ok(())
+}
+
+fn without_newline(text: &str) -> &str {
+    let text = text.strip_suffix('\n').unwrap_or(text);
+    text.strip_suffix('\r').unwrap_or(text)
 }
 
 fn runtime() -> Result<tokio::runtime::Runtime> {
@@ -206,7 +231,11 @@ async fn pipe_mode(args: ServeArgs) -> Result<u8> {
     if let Some(pid) = args.pid {
         // The trace's times count from the process's start: so do the samples.
         let start = rss::started_at(pid).unwrap_or_else(std::time::Instant::now);
-        hub.update_status(true, |s| s.pid = Some(pid));
+        let go_version = buildinfo::go_version(std::path::Path::new(&format!("/proc/{pid}/exe")));
+        hub.update_status(true, |s| {
+            s.pid = Some(pid);
+            s.go_version = go_version;
+        });
         rss::spawn_sampler(pid, start, hub.clone());
     }
     let reader = ingest::spawn(std::io::stdin(), std::io::stdout(), hub.clone(), record);
@@ -263,4 +292,17 @@ async fn demo_mode(args: cli::DemoArgs) -> Result<u8> {
         let_pages_see_the_end(&hub).await;
     }
     Ok(0)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn a_token_file_loses_one_trailing_newline_only() {
+        assert_eq!(super::without_newline("s3cret\n"), "s3cret");
+        assert_eq!(super::without_newline("s3cret\r\n"), "s3cret");
+        assert_eq!(super::without_newline("s3cret"), "s3cret");
+        // More than one newline is not a token gcviz should guess at: the
+        // token check rejects what is left.
+        assert_eq!(super::without_newline("s3cret\n\n"), "s3cret\n");
+    }
 }

@@ -44,16 +44,17 @@ pub async fn start(args: &ServeArgs, hub: Hub) -> Result<String> {
         addr: args.bind.to_string(),
         source,
     })?;
+    let path = if args.no_page { "metrics" } else { "" };
     let query = token
         .as_ref()
         .map(|t| format!("?token={t}"))
         .unwrap_or_default();
     let urls: Vec<String> = hosts_to_show(local.ip())
         .iter()
-        .map(|host| format!("http://{host}:{}/{query}", local.port()))
+        .map(|host| format!("http://{host}:{}/{path}{query}", local.port()))
         .collect();
     let url = urls[0].clone();
-    let app = App::new(hub, Access { token, loopback });
+    let app = App::new(hub, Access { token, loopback }).with_page(!args.no_page);
     tokio::spawn(async move {
         if let Err(e) = server::serve(listener, app).await {
             eprintln!("gcviz: the page stopped: {e}");
@@ -64,7 +65,8 @@ pub async fn start(args: &ServeArgs, hub: Hub) -> Result<String> {
     } else {
         ""
     };
-    eprintln!("gcviz: live page at {url}{note}");
+    let what = if args.no_page { "metrics" } else { "live page" };
+    eprintln!("gcviz: {what} at {url}{note}");
     for other in &urls[1..] {
         eprintln!("gcviz:           or {other}");
     }

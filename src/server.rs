@@ -22,7 +22,7 @@ use tokio_stream::wrappers::BroadcastStream;
 use tokio_stream::wrappers::errors::BroadcastStreamRecvError;
 
 use crate::hub::{Hub, Live};
-use crate::{snapshot, web};
+use crate::{metrics, snapshot, web};
 
 mod limits;
 
@@ -58,6 +58,8 @@ pub struct App {
     clients: Arc<Clients>,
     heartbeat: Duration,
     header_timeout: Duration,
+    /// Serve the page (its files and `/events`); off for a metrics-only sidecar.
+    page: bool,
 }
 
 impl App {
@@ -68,7 +70,14 @@ impl App {
             clients: Arc::new(Clients::default()),
             heartbeat: HEARTBEAT,
             header_timeout: HEADER_TIMEOUT,
+            page: true,
         }
+    }
+
+    /// Serves the page or not (`--no-page`: metrics and JSON APIs only).
+    pub fn with_page(mut self, page: bool) -> Self {
+        self.page = page;
+        self
     }
 
     /// Sets the request header timeout (tests use a short one).
@@ -85,8 +94,7 @@ impl App {
 }
 
 pub fn router(app: App) -> Router {
-    Router::new()
-        .route("/events", get(events))
+    let routes = Router::new()
         .route("/api/history", get(history))
         .route("/api/verdict", get(verdict))
         .route(
@@ -97,7 +105,18 @@ pub fn router(app: App) -> Router {
         .route("/api/record", get(record))
         .route("/api/status", get(status))
         .route("/metrics", get(metrics))
-        .fallback(get(static_file))
+        .route(
+            "/api/grafana-dashboard.json",
+            get(|| async { metrics::grafana_dashboard() }),
+        );
+    let routes = if app.page {
+        routes
+            .route("/events", get(events))
+            .fallback(get(static_file))
+    } else {
+        routes.fallback(|| async { (StatusCode::NOT_FOUND, "gcviz: not found (--no-page)\n") })
+    };
+    routes
         .layer(middleware::from_fn_with_state(app.clone(), guard))
         .with_state(app)
 }
@@ -467,92 +486,11 @@ async fn status(State(app): State<App>) -> Response {
     axum::Json(app.hub.status()).into_response()
 }
 
-/// `/metrics`: Prometheus text format 0.0.4, names prefixed `gcviz_` so they
-/// never collide with the program's own `go_*` metrics.
-async fn metrics(State(app): State<App>) -> Response {
-    let st = app.hub.status();
-    let last = app.hub.recent();
-    let last_gc = last.iter().rev().find_map(|e| match &e.record {
-        crate::event::Record::Gc(g) => Some((g.clone(), e.window)),
-        _ => None,
-    });
-    let mut out = String::new();
-    let mut metric = |name: &str, kind: &str, help: &str, value: f64| {
-        let _ = writeln!(
-            out,
-            "# HELP gcviz_{name} {help}\n# TYPE gcviz_{name} {kind}\ngcviz_{name} {value}"
-        );
-    };
-    let c = &st.counts;
-    metric(
-        "records_total",
-        "counter",
-        "Runtime trace records parsed.",
-        c.records as f64,
-    );
-    metric("gc_cycles_total", "counter", "GC cycles seen.", c.gc as f64);
-    metric(
-        "repaired_records_total",
-        "counter",
-        "Records rebuilt after other writes tore them apart.",
-        c.repaired as f64,
-    );
-    metric(
-        "unresolved_fragments_total",
-        "counter",
-        "Record-like text that could not be rebuilt.",
-        c.unresolved as f64,
-    );
-    metric(
-        "missing_cycles_total",
-        "counter",
-        "GC cycles missing from the numbering.",
-        c.gaps as f64,
-    );
-    metric(
-        "dropped_updates_total",
-        "counter",
-        "Live updates slow pages missed.",
-        c.dropped as f64,
-    );
-    metric("clients", "gauge", "Pages connected.", c.clients as f64);
-    if let Some((g, w)) = last_gc {
-        const MIB: f64 = 1024.0 * 1024.0;
-        metric(
-            "heap_live_bytes",
-            "gauge",
-            "Live heap marked by the last GC (MiB resolution).",
-            g.heap_live_mb as f64 * MIB,
-        );
-        metric(
-            "heap_goal_bytes",
-            "gauge",
-            "Heap goal of the last GC (MiB resolution).",
-            g.heap_goal_mb as f64 * MIB,
-        );
-        metric(
-            "last_gc_stw_seconds",
-            "gauge",
-            "Stop-the-world time of the last GC.",
-            g.stw_ms / 1000.0,
-        );
-        if let Some(w) = w {
-            metric(
-                "gc_cpu_ratio",
-                "gauge",
-                "GC CPU share of wall time x GOMAXPROCS over the recent window.",
-                w.gc_cpu_window_pct / 100.0,
-            );
-        }
-    }
-    (
-        [(
-            header::CONTENT_TYPE,
-            "text/plain; version=0.0.4; charset=utf-8",
-        )],
-        out,
-    )
-        .into_response()
+/// `/metrics`: Prometheus text (or OpenMetrics when asked for), names
+/// prefixed `gcviz_` so they never collide with the program's own `go_*`
+/// metrics. See [`metrics`].
+async fn metrics(State(app): State<App>, headers: HeaderMap) -> Response {
+    metrics::response(&app.hub, &headers)
 }
 
 /// Binds `addr`; errors name the address.

@@ -10,8 +10,8 @@ use std::process::ExitStatus;
 use crate::cli::ServeArgs;
 use crate::error::{Error, Result};
 use crate::{
-    child, hint_later_if_no_trace, ingest, keep_serving, let_pages_see_the_end, new_hub, record,
-    record_file, rss, serve, serve_until_interrupted, write_failed,
+    buildinfo, child, hint_later_if_no_trace, ingest, keep_serving, let_pages_see_the_end, new_hub,
+    record, record_file, rss, serve, serve_until_interrupted, write_failed,
 };
 
 const HINT: &str =
@@ -50,9 +50,11 @@ pub async fn run(args: ServeArgs, program: Vec<OsString>) -> Result<u8> {
         .collect::<Vec<_>>()
         .join(" ");
     let hub = new_hub("wrap", Some(shown));
+    let go_version = buildinfo::resolve(&program[0]).and_then(|p| buildinfo::go_version(&p));
     let godebug = godebug(std::env::var_os("GODEBUG").as_deref());
     hub.update_status(false, |s| {
         s.env.GODEBUG = Some(godebug.to_string_lossy().into_owned());
+        s.go_version = go_version;
     });
     // Everything that can fail on the command line fails before the
     // program starts, and before a URL is printed.

@@ -472,8 +472,14 @@ fn the_page_explains_a_missing_token_empty_series_and_shows_latest_values() {
     };
     let log = common::fixtures().join("traces/go1.27.3/forced.log");
     let mut cmd = gcviz::command();
-    cmd.args(["--keep-serving", "-p", "0", "--token", "s3cret-token-0123456789"])
-        .stdin(std::fs::File::open(&log).unwrap());
+    cmd.args([
+        "--keep-serving",
+        "-p",
+        "0",
+        "--token",
+        "s3cret-token-0123456789",
+    ])
+    .stdin(std::fs::File::open(&log).unwrap());
     let gcviz = Gcviz::start(cmd);
     let bare = gcviz.url.split('?').next().unwrap().to_string();
     let mut page = Browser::new_page(browser);
