@@ -143,3 +143,15 @@ fn every_fuzz_corpus_file_replays_cleanly() {
         assert_eq!(whole.text, parts.text, "{}", f.display());
     }
 }
+
+#[test]
+fn a_negative_or_non_finite_time_is_text_never_a_record() {
+    // The runtime prints `@` as seconds with three decimals, never signed,
+    // never NaN: such text around a record's pieces is the program's.
+    for bad in ["@-1.5s", "@-1.500s", "@NaNs", "@+Infs"] {
+        let torn = GC.replacen("@0.012s", bad, 1);
+        let (out, stats) = scan(torn.as_bytes());
+        assert_eq!(stats.records, 0, "{torn}");
+        assert_eq!(out.text, torn.as_bytes());
+    }
+}

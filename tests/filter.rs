@@ -471,3 +471,66 @@ fn derived_numbers_are_written_as_the_trace_writes_numbers() {
         assert!(decimals <= 9, "{number} in {out}");
     }
 }
+
+/// A record whose printing stalls for 2 s mid-way (the runtime
+/// descheduled, a throttled container, a slow ssh pipe), with the program
+/// writing lines meanwhile, is still rebuilt, live: no clock gives up on it.
+#[test]
+fn a_record_stalled_two_seconds_in_a_pipe_is_rebuilt_live() {
+    let record = "gc 1 @0.012s 3%: 0.021+1.4+0.041 ms clock, 0.042+0.11/0.50/0.10+0.082 ms cpu, 4->5->2 MB, 5 MB goal, 0 MB stacks, 0 MB globals, 2 P\n";
+    let (first, rest) = record.split_at(record.find(" ms cpu, ").unwrap());
+    let mut child = gcviz()
+        .args(["--keep-serving", "-p", "0"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut err = BufReader::new(child.stderr.take().unwrap());
+    let mut line = String::new();
+    let base = loop {
+        line.clear();
+        assert!(err.read_line(&mut line).unwrap() > 0, "no URL");
+        if let Some(url) = line.trim().strip_prefix("gcviz: live page at ") {
+            break url.trim_end_matches('/').to_string();
+        }
+    };
+    let mut stdin = child.stdin.take().unwrap();
+    stdin.write_all(first.as_bytes()).unwrap();
+    stdin
+        .write_all(b"2026/12/02 11:26:36 request id=1 status=200\n")
+        .unwrap();
+    stdin.flush().unwrap();
+    thread::sleep(Duration::from_secs(2));
+    stdin
+        .write_all(b"2026/12/02 11:26:38 request id=2 status=200\n")
+        .unwrap();
+    stdin.write_all(rest.as_bytes()).unwrap();
+    stdin.flush().unwrap();
+    // Live: while the input is still open.
+    let start = Instant::now();
+    let records = loop {
+        let r = http_get(&base, "/api/records.ndjson");
+        if !r.trim().is_empty() || start.elapsed() > PATIENCE {
+            break r;
+        }
+        thread::sleep(Duration::from_millis(50));
+    };
+    let rec: serde_json::Value = serde_json::from_str(records.lines().next().unwrap()).unwrap();
+    assert_eq!(rec["raw"], record.trim_end());
+    assert_eq!(rec["repaired"], true);
+    drop(stdin);
+    let _ = child.kill();
+    let mut out = String::new();
+    child
+        .stdout
+        .take()
+        .unwrap()
+        .read_to_string(&mut out)
+        .unwrap();
+    let _ = child.wait();
+    assert_eq!(
+        out,
+        "2026/12/02 11:26:36 request id=1 status=200\n2026/12/02 11:26:38 request id=2 status=200\n"
+    );
+}

@@ -124,6 +124,10 @@ impl<'w> Places<'w> {
         }
     }
 
+    fn signed(&self, r: &Range<usize>) -> bool {
+        r.start > 0 && self.window[r.start - 1] == b'-'
+    }
+
     /// Does `r` start inside the fraction of a decimal (`0.021` read as
     /// `0.02` then `1`)?
     fn in_fraction(&self, r: &Range<usize>) -> bool {
@@ -200,14 +204,21 @@ impl<'w> Places<'w> {
         match piece {
             Piece::Lit(lit) => self.literal(lit).to_vec(),
             Piece::Uint | Piece::CpuPct => self.numbers(Num::Uint),
-            Piece::Millis => self.numbers(Num::Millis),
+            // Durations and times are never signed: `@-1.5s` is not `@`
+            // then other text `-` then `1.5`.
+            Piece::Millis => {
+                let mut n = self.numbers(Num::Millis);
+                n.retain(|r| !self.signed(r));
+                n
+            }
             Piece::At => {
                 let mut at = self.numbers(Num::Secs);
                 at.retain(|r| {
-                    std::str::from_utf8(&window[r.clone()])
-                        .ok()
-                        .and_then(|t| t.parse::<f64>().ok())
-                        .is_some_and(|v| (c.at_cost)(v).is_some())
+                    !self.signed(r)
+                        && std::str::from_utf8(&window[r.clone()])
+                            .ok()
+                            .and_then(|t| t.parse::<f64>().ok())
+                            .is_some_and(|v| (c.at_cost)(v).is_some())
                 });
                 at
             }
