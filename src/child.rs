@@ -28,11 +28,13 @@ use crate::reader::Source;
 /// The signals gcviz passes on to the program.
 pub const FORWARDED: [i32; 4] = [SIGINT, SIGTERM, SIGHUP, SIGQUIT];
 
-/// The stderr pipe is grown to this (the default /proc/sys/fs/pipe-max-size,
-/// the most an unprivileged program may ask for), so that a program writing
-/// in bursts has room while gcviz naps. A packet pipe holds one write per
-/// page of it: 256 writes at 1 MiB, 16 at the kernel's default 64 KiB.
-const PIPE_BYTES: usize = 1 << 20;
+/// The stderr pipe is grown to the first of these the kernel grants, so that
+/// a program writing in bursts has room while gcviz is busy. A packet pipe
+/// holds one write per page of it: 4096 writes at 16 MiB (a privileged
+/// gcviz may go past /proc/sys/fs/pipe-max-size), 256 at 1 MiB (that
+/// limit's default, the most an unprivileged program may ask for), 16 at the
+/// kernel's default 64 KiB. Pages are taken only as writes fill them.
+const PIPE_BYTES: [usize; 2] = [16 << 20, 1 << 20];
 
 /// Set to 1, the program's stderr is read as a byte stream even where the
 /// kernel offers packets (to compare the two; benches/overhead.sh).
@@ -408,7 +410,11 @@ impl Stderr {
         interrupts: Interrupts,
     ) -> io::Result<Self> {
         // Room for bursts: a failure only leaves the kernel's default size.
-        let _ = rustix::pipe::fcntl_setpipe_size(&pipe, PIPE_BYTES);
+        for size in PIPE_BYTES {
+            if rustix::pipe::fcntl_setpipe_size(&pipe, size).is_ok() {
+                break;
+            }
+        }
         // Non-blocking: read what is there, and wait (for data or the exit)
         // only when nothing is.
         rustix::io::ioctl_fionbio(&pipe, true)?;
