@@ -403,7 +403,7 @@ pub fn render(st: &Status, t: &Totals, format: Format) -> String {
     );
     w.counter(
         "unresolved_fragments",
-        "Record-like text that could not be rebuilt (passed through).",
+        "Records whose text was there but could not be rebuilt without a guess (passed through).",
         Value::Int(c.unresolved),
     );
     w.counter(
