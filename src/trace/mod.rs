@@ -7,6 +7,7 @@ mod gc;
 mod num;
 mod packets;
 mod pieces;
+mod progress;
 mod repair;
 mod scan;
 mod scav;
@@ -90,7 +91,6 @@ impl From<crate::event::LegacyGc> for Record {
 /// Finds the places in a line where a runtime record could start.
 pub struct Anchors {
     gc: memmem::Finder<'static>,
-    scav: memmem::Finder<'static>,
     sc: memmem::Finder<'static>,
     forced: memmem::Finder<'static>,
 }
@@ -99,39 +99,72 @@ impl Default for Anchors {
     fn default() -> Self {
         Anchors {
             gc: memmem::Finder::new("gc"),
-            scav: memmem::Finder::new("scav "),
-            sc: memmem::Finder::new("scv"),
+            sc: memmem::Finder::new("sc"),
             forced: memmem::Finder::new("GC forced"),
         }
     }
 }
 
 impl Anchors {
-    /// Start offsets of possible records in `text`, ascending. `scav ` and
-    /// `scvg` are found through `sc`; `forced scvg` starts 7 bytes earlier.
+    /// Start offsets of possible records in `text`, ascending: `gc ` or
+    /// `gc` and a digit, `scav `, `scvg`, `forced scvg`, `GC forced`.
     pub fn find(&self, text: &[u8], out: &mut Vec<usize>) {
         out.clear();
-        for p in self.gc.find_iter(text) {
-            let next = text.get(p + 2).copied();
-            if next == Some(b' ') || next.is_some_and(|b| b.is_ascii_digit()) {
-                out.push(p);
+        // A line at a time (text that opens windows), one pass over the
+        // bytes that can start an anchor costs least; over long runs of
+        // text, where those bytes are common and anchors rare, the searches
+        // for the anchors' byte pairs do.
+        if text.len() <= 256 {
+            for p in memchr::memchr3_iter(b'g', b's', b'G', text) {
+                Self::check(text, p, out);
             }
+            return;
         }
-        out.extend(self.scav.find_iter(text));
+        for p in self.gc.find_iter(text) {
+            Self::check(text, p, out);
+        }
         for p in self.sc.find_iter(text) {
-            if text[p..].starts_with(b"scvg") {
-                if p >= 7 && &text[p - 7..p] == b"forced " {
-                    out.push(p - 7);
-                }
-                out.push(p);
-            }
+            Self::check(text, p, out);
         }
         for p in self.forced.find_iter(text) {
             out.push(p);
         }
         if out.len() > 1 {
             out.sort_unstable();
-            out.dedup();
+        }
+    }
+
+    /// Pushes the anchor starting with the `g`, `s` or `G` at `p`, if any.
+    /// `forced scvg` is found from its `scvg`; no anchor starts inside its
+    /// `forced `, so one pass pushes the offsets in order.
+    #[inline]
+    fn check(text: &[u8], p: usize, out: &mut Vec<usize>) {
+        let rest = &text[p..];
+        match rest[0] {
+            b'g' => {
+                if rest.get(1) == Some(&b'c')
+                    && rest
+                        .get(2)
+                        .is_some_and(|&b| b == b' ' || b.is_ascii_digit())
+                {
+                    out.push(p);
+                }
+            }
+            b's' => {
+                if rest.starts_with(b"scav ") {
+                    out.push(p);
+                } else if rest.starts_with(b"scvg") {
+                    if p >= 7 && &text[p - 7..p] == b"forced " {
+                        out.push(p - 7);
+                    }
+                    out.push(p);
+                }
+            }
+            _ => {
+                if rest.starts_with(b"GC forced") {
+                    out.push(p);
+                }
+            }
         }
     }
 
@@ -228,6 +261,43 @@ mod tests {
         assert_eq!(Anchors::is_prefix_at_end(b"hello g"), Some(6));
         assert_eq!(Anchors::is_prefix_at_end(b"hello GC for"), Some(6));
         assert_eq!(Anchors::is_prefix_at_end(b"hello"), None);
+    }
+
+    /// Anchors as four substring searches, merged.
+    fn anchors_by_search(text: &[u8]) -> Vec<usize> {
+        let mut out: Vec<usize> = memmem::find_iter(text, b"gc")
+            .filter(|&p| {
+                text.get(p + 2)
+                    .is_some_and(|&b| b == b' ' || b.is_ascii_digit())
+            })
+            .collect();
+        out.extend(memmem::find_iter(text, b"scav "));
+        for p in memmem::find_iter(text, b"scvg") {
+            if p >= 7 && &text[p - 7..p] == b"forced " {
+                out.push(p - 7);
+            }
+            out.push(p);
+        }
+        out.extend(memmem::find_iter(text, b"GC forced"));
+        out.sort_unstable();
+        out.dedup();
+        out
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn one_pass_finds_what_the_substring_searches_find(
+            parts in proptest::collection::vec(proptest::sample::select(vec![
+                "gc", "gc ", "gc1", "c ", "g", "scav ", "scav", "scvg", "scv", "forced ",
+                "forced scvg", "GC forced", "GC", " forced", "s", "x", "\n", "2026/12/02 ",
+                "status=200 served /api/v1/items in 3.2ms ",
+            ]), 0..60)
+        ) {
+            let text = parts.concat();
+            let mut got = Vec::new();
+            Anchors::default().find(text.as_bytes(), &mut got);
+            proptest::prop_assert_eq!(got, anchors_by_search(text.as_bytes()));
+        }
     }
 
     #[test]

@@ -12,7 +12,7 @@ use std::sync::OnceLock;
 use memchr::memmem;
 
 use super::num::digits_to_u64;
-use super::pieces::{Family, Piece, required_texts, shapes};
+use super::pieces::{Family, Piece, shapes};
 use super::shapes::{Num, fits, timestamps};
 
 /// What the aligner found: which shape, and where each of its pieces is.
@@ -484,65 +484,6 @@ fn swallowed(window: &[u8], spans: &[Range<usize>]) -> u32 {
             words.iter().filter(|f| f.find(gap).is_some()).count() as u32
         })
         .sum()
-}
-
-/// How far each record spec's text pieces have been found, in order, from
-/// some place in the stream: a record can only be rebuilt once every text
-/// piece of its shape is there. Checking that as lines arrive costs a search
-/// of the new bytes per shape, so a window full of text that merely mentions
-/// `gc` is not aligned again and again. Found from an earlier place, the
-/// pieces are found no later than from a later one: so one search serves
-/// every window that starts after it, until it completes.
-#[derive(Debug, Clone, Default)]
-pub struct Progress {
-    /// Per spec: the next text piece to find, and the stream offset to
-    /// search from.
-    at: Vec<(usize, u64)>,
-}
-
-impl Progress {
-    /// Searches `window`, which starts at stream offset `base` (windows only
-    /// ever grow at their end or lose bytes at their start), further; true
-    /// once some shape has all its text pieces in order.
-    pub fn advance(&mut self, window: &[u8], base: u64) -> bool {
-        // Each spec's text pieces, with their searchers built once.
-        static LITS: OnceLock<Vec<Vec<memmem::Finder<'static>>>> = OnceLock::new();
-        let lits = LITS.get_or_init(|| {
-            required_texts()
-                .iter()
-                .map(|texts| {
-                    texts
-                        .iter()
-                        .map(|l| memmem::Finder::new(l.as_bytes()))
-                        .collect()
-                })
-                .collect()
-        });
-        if self.at.is_empty() {
-            self.at = vec![(0, base); lits.len()];
-        }
-        let end = base + window.len() as u64;
-        let mut complete = false;
-        for (texts, (next, from)) in lits.iter().zip(self.at.iter_mut()) {
-            while let Some(finder) = texts.get(*next) {
-                let len = finder.needle().len() as u64;
-                let at = (*from).clamp(base, end);
-                match finder.find(&window[(at - base) as usize..]) {
-                    Some(p) => {
-                        *from = at + p as u64 + len;
-                        *next += 1;
-                    }
-                    None => {
-                        // Next time, search only what could still hold it.
-                        *from = at.max(end.saturating_sub(len - 1));
-                        break;
-                    }
-                }
-            }
-            complete |= *next == texts.len();
-        }
-        complete
-    }
 }
 
 /// The best alignment of any record shape in `window`, if one exists.

@@ -5,13 +5,15 @@
 //! buffer is bounded; what cannot be rebuilt is counted and passed through.
 //! Pure: the caller passes the time in.
 
+use std::collections::VecDeque;
 use std::sync::Arc;
 
-use memchr::memchr;
+use memchr::{memchr, memrchr};
 use serde::Serialize;
 
 use super::pieces::Family;
-use super::repair::{self, Alignment, Constraints, Progress};
+use super::progress::Progress;
+use super::repair::{self, Alignment, Constraints};
 use super::shapes::plausible;
 use super::{Anchors, gc_line, is_other_runtime_line, parse_record};
 use crate::analysis::Analysis;
@@ -247,6 +249,11 @@ pub struct Scanner {
     found: Vec<usize>,
     /// Anchors of the span being decided directly.
     span_anchors: Vec<usize>,
+    /// Lines a window grew by, by stream offset: does the line start a
+    /// record that does not parse whole? Asked again when the window is
+    /// given up and the line comes first: the answer is kept, not searched
+    /// again. At most one window's lines.
+    line_needs: VecDeque<(u64, bool)>,
     timeline: Timeline,
     analysis: Analysis,
     seq: u64,
@@ -276,6 +283,7 @@ impl Scanner {
             anchors: Anchors::default(),
             found: Vec::new(),
             span_anchors: Vec::new(),
+            line_needs: VecDeque::new(),
             timeline: Timeline::default(),
             analysis,
             seq: 0,
@@ -566,6 +574,15 @@ impl Scanner {
                 if !self.found.is_empty() && self.whole_record(start, len).is_some() {
                     return self.abandon(feasible, Some(w), sink);
                 }
+                // Not a whole record: with an anchor, it starts one that does
+                // not parse whole.
+                let needs = !self.found.is_empty();
+                let at = self.dropped + start as u64;
+                let head = self.dropped + self.head as u64;
+                while self.line_needs.front().is_some_and(|&(o, _)| o < head) {
+                    self.line_needs.pop_front();
+                }
+                self.line_needs.push_back((at, needs));
                 w.end = end;
                 w.lines += 1;
                 self.window = Some(w);
@@ -578,16 +595,27 @@ impl Scanner {
     /// record shape? Asked of the search from the earliest window still
     /// open (or since closed) first: until that one finds them all, no later
     /// window can. Only then is the window searched from its own start.
+    ///
+    /// That first search runs ahead over every whole line held (up to a
+    /// window's bytes), so text arriving in large reads is searched once per
+    /// read, not once per line.
     fn feasible(&mut self, end: usize) -> bool {
         let base = self.dropped + self.head as u64;
-        let window = &self.buf[self.head..self.head + end];
-        if !self.bound.advance(window, base) {
+        let window_end = base + end as u64;
+        if self.bound.searched_to().is_none_or(|s| s < window_end) {
+            let limit = self.pending().min(self.limits.window_bytes.max(end));
+            let ahead = memrchr(b'\n', &self.buf[self.head + end..self.head + limit])
+                .map_or(end, |i| end + i + 1);
+            self.bound
+                .advance(&self.buf[self.head..self.head + ahead], base);
+        }
+        if self.bound.complete_at().is_none_or(|c| c > window_end) {
             return false;
         }
         let mut own = Progress::default();
-        let complete = own.advance(window, base);
+        let complete = own.advance(&self.buf[self.head..self.head + end], base);
         self.bound = own;
-        complete
+        complete.is_some_and(|c| c <= window_end)
     }
 
     /// Aligns the window's first `end` bytes.
@@ -741,6 +769,16 @@ impl Scanner {
     /// Does the line of `len` bytes at `head` start a record that does not
     /// parse whole?
     fn needs_window(&mut self, len: usize) -> bool {
+        let at = self.dropped + self.head as u64;
+        while let Some(&(o, needs)) = self.line_needs.front() {
+            if o > at {
+                break;
+            }
+            self.line_needs.pop_front();
+            if o == at {
+                return needs;
+            }
+        }
         let line = &self.buf[self.head..self.head + len];
         if whole_line_record(line).is_some() {
             return false;
