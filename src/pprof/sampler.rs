@@ -132,7 +132,7 @@ async fn run(cfg: Config, hub: Hub) {
                 if pace.failures() == 1 {
                     crate::say(&format!(
                         "pprof: {e}; trying again in {} s, then less often",
-                        wait.as_secs()
+                        (wait.as_secs_f64() * 10.0).round() / 10.0
                     ));
                 }
                 set_status(&hub, |p| {
