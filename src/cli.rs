@@ -125,6 +125,34 @@ pub struct ServeArgs {
     /// (a sidecar for Prometheus).
     #[arg(long)]
     pub no_page: bool,
+
+    /// The program's net/http/pprof base URL
+    /// (http://127.0.0.1:6060/debug/pprof/): read heap profiles and the
+    /// goroutine count from it. In wrapper mode gcviz finds it by itself
+    /// among the program's own listening ports.
+    #[arg(long, value_name = "URL", conflicts_with = "no_pprof")]
+    pub pprof: Option<String>,
+
+    /// Do not look for the program's pprof endpoint.
+    #[arg(long)]
+    pub no_pprof: bool,
+
+    /// Seconds between heap profiles (and goroutine counts); a profile is
+    /// also taken when the live heap has grown by a quarter since the last.
+    #[arg(long, value_name = "SECONDS", default_value_t = 30.0, value_parser = parse_every)]
+    pub pprof_every: f64,
+}
+
+/// `--pprof-every`: at least a tenth of a second, at most a day.
+fn parse_every(s: &str) -> Result<f64, String> {
+    let v: f64 = s
+        .parse()
+        .map_err(|_| format!("not a number of seconds: {s}"))?;
+    if (0.1..=86_400.0).contains(&v) {
+        Ok(v)
+    } else {
+        Err(format!("{s}: give 0.1 to 86400 seconds"))
+    }
 }
 
 /// `--bind`: an IP address, or a host name such as `localhost` resolved

@@ -723,7 +723,7 @@ impl History {
     }
 
     /// Every event still kept whole, oldest first.
-    pub fn recent(&self) -> impl Iterator<Item = &Stamped> {
+    pub fn recent(&self) -> impl DoubleEndedIterator<Item = &Stamped> {
         self.recent.iter()
     }
 

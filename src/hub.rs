@@ -14,6 +14,9 @@ use crate::event::Event;
 use crate::history::{History, HistoryLimits, Row, Stamped};
 use crate::marks::{Mark, Marks};
 use crate::metrics::Totals;
+use crate::pprof::PprofStatus;
+use crate::pprof::reduce::Reduced;
+use crate::pprof::store::{Goroutines, Meta, Reason, Store};
 use crate::rss_sample::RssSample;
 use crate::trace::Stats;
 
@@ -41,6 +44,8 @@ pub struct Status {
     /// What to check when no trace has arrived (not a Go program? `2>&1`
     /// forgotten?); none once a record is seen.
     pub hint: Option<String>,
+    /// The program's pprof endpoint, when gcviz reads (or looks for) one.
+    pub pprof: Option<PprofStatus>,
 }
 
 /// The Go settings that explain a heap goal, as seen in the environment.
@@ -80,6 +85,10 @@ pub enum Live {
     Mark(Arc<Mark>),
     /// The mark patterns changed: pages fetch the marks again.
     Marks,
+    /// A goroutine count from the program's pprof endpoint.
+    Goroutines(Goroutines),
+    /// A heap profile was taken (the page fetches the diff it needs).
+    Profile(Arc<Meta>),
 }
 
 /// A record on its way to live pages: the event, and its wire form made by
@@ -122,6 +131,9 @@ struct Inner {
     state: Mutex<State>,
     /// Where the records' wall clock comes from (set before ingestion starts).
     anchor: Mutex<Anchor>,
+    /// Heap profiles and goroutine counts: apart from the history, so a
+    /// page reading a diff never holds up ingestion.
+    pprof: Mutex<Store>,
     tx: broadcast::Sender<Live>,
 }
 
@@ -196,6 +208,7 @@ impl Hub {
                     totals: Totals::default(),
                 }),
                 anchor: Mutex::new(Anchor::None),
+                pprof: Mutex::new(Store::default()),
                 tx,
             }),
         }
@@ -342,5 +355,56 @@ impl Hub {
     /// Every record kept whole.
     pub fn recent(&self) -> Vec<Stamped> {
         self.state().history.recent().cloned().collect()
+    }
+
+    /// The live heap of the newest gc record kept whole.
+    pub fn latest_heap_live_mb(&self) -> Option<u64> {
+        use crate::event::Record;
+        self.state()
+            .history
+            .recent()
+            .rev()
+            .find_map(|e| match &e.record {
+                Record::Gc(g) => Some(g.heap_live_mb),
+                Record::LegacyGc(g) => Some(g.heap_live_mb),
+                _ => None,
+            })
+    }
+
+    /// The time of the newest timed record.
+    pub fn latest_t_s(&self) -> Option<f64> {
+        self.state().history.recent().rev().find_map(|e| e.t_s)
+    }
+
+    fn pprof_store(&self) -> MutexGuard<'_, Store> {
+        self.inner.pprof.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Keeps a heap profile and tells the pages.
+    pub fn add_profile(
+        &self,
+        t_s: f64,
+        wall_s: f64,
+        reason: Reason,
+        heap_live_mb: Option<u64>,
+        raw: Arc<[u8]>,
+        reduced: Reduced,
+    ) -> Meta {
+        let meta = self
+            .pprof_store()
+            .add(t_s, wall_s, reason, heap_live_mb, raw, reduced);
+        let _ = self.inner.tx.send(Live::Profile(Arc::new(meta.clone())));
+        meta
+    }
+
+    /// Keeps a goroutine count and sends it to the pages.
+    pub fn add_goroutines(&self, g: Goroutines) {
+        self.pprof_store().add_goroutines(g);
+        let _ = self.inner.tx.send(Live::Goroutines(g));
+    }
+
+    /// Reads the kept profiles and counts (briefly: the sampler waits).
+    pub fn with_pprof<R>(&self, f: impl FnOnce(&Store) -> R) -> R {
+        f(&self.pprof_store())
     }
 }

@@ -15,6 +15,7 @@ pub mod ingest;
 pub mod marks;
 pub mod metrics;
 mod parse_cmd;
+pub mod pprof;
 mod reader;
 mod record;
 pub mod rss;
@@ -100,6 +101,41 @@ pub(crate) fn new_hub(mode: &'static str, command: Option<String>) -> Hub {
         _ => clock::Anchor::Arrival,
     });
     hub
+}
+
+/// Starts reading heap profiles and goroutine counts, when there is an
+/// endpoint to read: `--pprof URL`, or in wrapper mode (`listening` given)
+/// the program's own ports, unless `--no-pprof`.
+pub(crate) fn start_pprof(
+    args: &ServeArgs,
+    listening: Option<pprof::sampler::Listening>,
+    start: Option<std::time::Instant>,
+    hub: &Hub,
+) -> Option<tokio::task::JoinHandle<()>> {
+    use pprof::sampler::{Config, GROWTH, Source, spawn};
+    let source = match (&args.pprof, listening) {
+        _ if args.no_pprof || args.no_server => return None,
+        (Some(url), _) => Source::Url(url.clone()),
+        (None, Some(listening)) => Source::Discover(listening),
+        (None, None) => return None,
+    };
+    let cfg = Config {
+        source,
+        every: std::time::Duration::from_secs_f64(args.pprof_every),
+        growth: GROWTH,
+        start,
+    };
+    Some(spawn(cfg, hub.clone()))
+}
+
+/// `--pprof URL` must be a URL gcviz can read: checked before anything starts.
+pub(crate) fn check_pprof(args: &ServeArgs) -> Result<()> {
+    match &args.pprof {
+        Some(url) => pprof::http::parse_url(url)
+            .map(|_| ())
+            .map_err(Error::Usage),
+        None => Ok(()),
+    }
 }
 
 /// Serving after the input ends is for people at a terminal; scripts and
@@ -214,6 +250,7 @@ async fn pipe_mode(args: ServeArgs) -> Result<u8> {
         record::check(path)?;
     }
     apply_marks(&args, &hub)?;
+    check_pprof(&args)?;
     // A saved log replayed from a file: its own timestamps or no clock.
     if stdin_is_a_file() {
         hub.set_clock_anchor(clock::Anchor::None);
@@ -238,6 +275,8 @@ async fn pipe_mode(args: ServeArgs) -> Result<u8> {
         });
         rss::spawn_sampler(pid, start, hub.clone());
     }
+    let start = args.pid.and_then(rss::started_at);
+    let _profiler = start_pprof(&args, None, start, &hub);
     let reader = ingest::spawn(std::io::stdin(), std::io::stdout(), hub.clone(), record);
     let stats = tokio::task::spawn_blocking(move || reader.join())
         .await

@@ -24,6 +24,7 @@ use tokio_stream::wrappers::errors::BroadcastStreamRecvError;
 use crate::hub::{Hub, Live};
 use crate::{metrics, snapshot, web};
 
+mod heap;
 mod limits;
 
 use limits::{Client, Clients, Conn, Streaming, watched};
@@ -102,6 +103,10 @@ pub fn router(app: App) -> Router {
             get(marks_get).post(marks_add).delete(marks_remove),
         )
         .route("/api/records.ndjson", get(records))
+        .route("/api/heap/profiles", get(heap::profiles))
+        .route("/api/heap/diff", get(heap::heap_diff))
+        .route("/api/heap/profile/{file}", get(heap::raw_profile))
+        .route("/api/goroutines", get(heap::goroutines))
         .route("/api/record", get(record))
         .route("/api/status", get(status))
         .route("/metrics", get(metrics))
@@ -311,6 +316,8 @@ async fn events(
                 Ok(Live::Status(s)) => Some(json_event("status", &*s)),
                 Ok(Live::Mark(m)) => Some(json_event("mark", &*m)),
                 Ok(Live::Marks) => Some(SseEvent::default().event("marks").data("{}")),
+                Ok(Live::Goroutines(g)) => Some(json_event("record", &g)),
+                Ok(Live::Profile(m)) => Some(json_event("profile", &*m)),
                 Err(BroadcastStreamRecvError::Lagged(n)) => {
                     guard.hub.update_status(false, |s| s.counts.dropped += n);
                     *ended = true;
@@ -462,11 +469,21 @@ async fn record(State(app): State<App>, Query(q): Query<RecordQuery>) -> Respons
     }
 }
 
-/// `/api/records.ndjson`: every record kept whole, as `gcviz parse` prints them.
+/// `/api/records.ndjson`: every record kept whole, as `gcviz parse` prints
+/// them, with the goroutine counts (`"kind":"goroutines"`) in time order.
 async fn records(State(app): State<App>) -> Response {
     let mut body = Vec::new();
+    let mut counts = heap::goroutine_lines(&app).into_iter().peekable();
     for e in app.hub.recent() {
+        while let Some((_, line)) = counts.next_if(|(t, _)| e.t_s.is_some_and(|r| *t < r)) {
+            body.extend_from_slice(line.as_bytes());
+            body.push(b'\n');
+        }
         body.extend_from_slice(e.json().as_bytes());
+        body.push(b'\n');
+    }
+    for (_, line) in counts {
+        body.extend_from_slice(line.as_bytes());
         body.push(b'\n');
     }
     (

@@ -14,6 +14,16 @@ pub const ASSETS: &[(&str, &str, &[u8])] = &[
         include_bytes!("../web/app.js"),
     ),
     (
+        "/heap.js",
+        "text/javascript; charset=utf-8",
+        include_bytes!("../web/heap.js"),
+    ),
+    (
+        "/heap.css",
+        "text/css; charset=utf-8",
+        include_bytes!("../web/heap.css"),
+    ),
+    (
         "/style.css",
         "text/css; charset=utf-8",
         include_bytes!("../web/style.css"),

@@ -6,9 +6,11 @@ use std::ffi::{OsStr, OsString};
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::os::unix::process::ExitStatusExt;
 use std::process::ExitStatus;
+use std::sync::Arc;
 
 use crate::cli::ServeArgs;
 use crate::error::{Error, Result};
+use crate::pprof::discover;
 use crate::{
     buildinfo, child, hint_later_if_no_trace, ingest, keep_serving, let_pages_see_the_end, new_hub,
     record, record_file, rss, serve, serve_until_interrupted, write_failed,
@@ -63,6 +65,7 @@ pub async fn run(args: ServeArgs, program: Vec<OsString>) -> Result<u8> {
         record::check(path)?;
     }
     crate::apply_marks(&args, &hub)?;
+    crate::check_pprof(&args)?;
     let url = if args.no_server {
         None
     } else {
@@ -75,6 +78,10 @@ pub async fn run(args: ServeArgs, program: Vec<OsString>) -> Result<u8> {
     hint_later_if_no_trace(&hub, HINT);
     hub.update_status(true, |s| s.pid = Some(running.pid));
     let sampler = rss::spawn_for_child(running.alive.clone(), running.started, hub.clone());
+    let alive = running.alive.clone();
+    let listening: crate::pprof::sampler::Listening =
+        Arc::new(move || alive.with(discover::listening).unwrap_or_default());
+    let profiler = crate::start_pprof(&args, Some(listening), Some(running.started), &hub);
     let reader = ingest::spawn_source(running.stderr, std::io::stderr(), hub.clone(), record);
     let status = running
         .exit
@@ -82,6 +89,9 @@ pub async fn run(args: ServeArgs, program: Vec<OsString>) -> Result<u8> {
         .map_err(|_| Error::Usage("internal error: lost the program's exit status".into()))?
         .map_err(Error::Read)?;
     sampler.abort();
+    if let Some(p) = profiler {
+        p.abort();
+    }
     // The reader ends at the end of the program's stderr, when a grandchild
     // holding it open closes it too, or at Ctrl-C: every byte written
     // before then has been passed on when this returns.

@@ -244,7 +244,7 @@ fn markup_from_the_program_is_shown_as_text_and_never_run() {
     );
     assert_eq!(
         page.eval("[...document.scripts].map(s => s.getAttribute('src'))"),
-        serde_json::json!(["vendor/uPlot.iife.min.js", "app.js"]),
+        serde_json::json!(["vendor/uPlot.iife.min.js", "app.js", "heap.js"]),
         "a <script> was created from the program's text"
     );
     for id in ["status", "command", "env"] {

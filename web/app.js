@@ -25,6 +25,17 @@ function noteError(err) {
 window.addEventListener('error', e => noteError(e.error || e.message));
 window.addEventListener('unhandledrejection', e => noteError(e.reason));
 
+// ------------------------------------------------- extensions (web/heap.js)
+// heap.js (goroutine chart, heap-profile panel) hooks in here and only here:
+// `gcviz.ext.on(name, fn)` for 'goroutines' and 'profile' (live events),
+// 'snapshot', 'status', 'view' (min, max after each draw), 'draw' (a chart,
+// its key), 'charts' (rebuilt: theme) and 'resize'; the rest are helpers.
+const extListeners = {};
+const ext = gcviz.ext = { on: (name, fn) => { (extListeners[name] ||= []).push(fn); } };
+function emit(name, ...args) {
+  for (const fn of extListeners[name] || []) { try { fn(...args); } catch (err) { noteError(err); } }
+}
+
 // --------------------------------------------------------------------- token
 // The server may require ?token=...: every request this page makes carries it.
 const TOKEN = new URLSearchParams(location.search).get('token');
@@ -264,9 +275,11 @@ function onSnapshot(msg) {
   loadMarks().catch(noteError);
   pending.snapshot = true;
   markDirty(true);
+  emit('snapshot');
 }
 
 function onRecord(rec) {
+  if (rec.kind === 'goroutines') { emit('goroutines', rec); return; } // heap.js
   gcviz.records++;
   if (probe) probeWaiting.push([rec.seq, Date.now()]);
   const r = toRow(rec, data.all);
@@ -283,6 +296,7 @@ function onRecord(rec) {
 
 function onStatus(st) {
   gcviz.status = st;
+  emit('status', st);
   pending.status = true;
   schedule();
 }
@@ -310,6 +324,7 @@ function connect() {
   on('record', onRecord);
   on('status', onStatus);
   on('mark', onMark);
+  on('profile', m => emit('profile', m)); // heap.js
   on('marks', () => { loadMarks().catch(noteError); });
   // The server dropped us for being slow: start over with a fresh snapshot.
   on('resync', () => connect());
@@ -611,7 +626,7 @@ function seriesOpts(s) {
   return o;
 }
 
-function chartOpts(spec, width) {
+function xAxisOpts() {
   const xAxis = axis('x', null, pal.muted);
   // On the clock, ticks fall on round clock times (the view's offset from
   // elapsed time taken at its left edge).
@@ -630,6 +645,11 @@ function chartOpts(spec, width) {
   xAxis.incrs = X_INCRS;
   xAxis.space = 60;
   xAxis.size = 36;
+  return xAxis;
+}
+
+function chartOpts(spec, width) {
+  const xAxis = xAxisOpts();
   const axes = [xAxis, axis('y', spec.yLabel, pal.muted)];
   const scales = { x: { time: false, auto: false }, y: { range: fromZero } };
   if (spec.key === 'memory' && logScale) {
@@ -656,7 +676,7 @@ function chartOpts(spec, width) {
       ready: [u => bindChart(u)],
       setSelect: [onSelect],
       setCursor: [u => { if (u === hovered) showTooltip(u); }],
-      draw: spec.key === 'memory' ? [drawTrend, drawLimit, drawMarks] : [drawMarks],
+      draw: [...(spec.key === 'memory' ? [drawTrend, drawLimit, drawMarks] : [drawMarks]), u => emit('draw', u, spec.key)],
     },
   };
 }
@@ -733,6 +753,7 @@ function createCharts() {
     return { spec, u: new uPlot(chartOpts(spec, host.clientWidth || 600), chartData(spec), host) };
   });
   markDirty(true);
+  emit('charts');
 }
 
 function bindChart(u) {
@@ -861,6 +882,7 @@ function drawCharts(min, max, full) {
     if (u !== hovered) u.setLegend({ idx: null });
   }
   if (full) { markEmptySeries(); requestVerdict(min, max); } else if (now - verdictAt >= VERDICT_MS) requestVerdict(min, max);
+  emit('view', min, max);
 }
 
 /* Series that have no data at all are greyed in their legend, with the hint
@@ -920,6 +942,7 @@ function resizeCharts() {
     const w = u.root.parentElement.clientWidth, h = chartHeight(spec);
     if (w && (Math.abs(w - u.width) > 1 || Math.abs(h - u.height) > 1)) u.setSize({ width: w, height: h });
   }
+  emit('resize');
 }
 
 /* The charts share the window's height below the header: the memory chart
@@ -1440,6 +1463,11 @@ gcviz.zoom = (min, max) => {
   setView({ follow: false, min, max });
   return fetchDetail(min, max).then(() => gcviz.details);
 };
+
+// Helpers for heap.js (see the extensions block at the top).
+Object.assign(ext, { withToken, xAxisOpts, axis, fmtTime, fmtNum, range: () => currentRange(), palette: () => pal,
+  zoom: (min, max) => { setView({ follow: false, min, max }); fetchDetail(min, max).catch(noteError); },
+  reset: () => setView({ follow: true }), redraw: () => { for (const { u } of charts) u.redraw(false, false); } });
 
 function start() {
   // The stream first: the server builds the snapshot while the charts are made.
