@@ -211,6 +211,18 @@ pub fn is_other_runtime_line(line: &[u8]) -> bool {
             && memmem::find(line, b" ms clock, ").is_some())
 }
 
+/// Property tests keep the cases they once failed on beside their source
+/// file (`packets.regressions`), not in a folder at the top of the tree.
+#[cfg(test)]
+pub(crate) fn proptest_config() -> proptest::test_runner::Config {
+    proptest::test_runner::Config {
+        failure_persistence: Some(Box::new(
+            proptest::test_runner::FileFailurePersistence::WithSource("regressions"),
+        )),
+        ..proptest::test_runner::Config::default()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -285,6 +297,8 @@ mod tests {
     }
 
     proptest::proptest! {
+        #![proptest_config(proptest_config())]
+
         #[test]
         fn one_pass_finds_what_the_substring_searches_find(
             parts in proptest::collection::vec(proptest::sample::select(vec![

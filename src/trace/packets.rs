@@ -974,7 +974,7 @@ mod tests {
     }
 
     proptest! {
-        #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
+        #![proptest_config(ProptestConfig { cases: 256, ..crate::trace::proptest_config() })]
 
         #[test]
         fn torn_records_and_program_text_come_apart_exactly((packets, records, app) in torn_packets()) {

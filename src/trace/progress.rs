@@ -333,6 +333,8 @@ mod tests {
     }
 
     proptest! {
+        #![proptest_config(crate::trace::proptest_config())]
+
         /// Fed a window that grows and loses its start by whole lines, in
         /// any steps, the shared searches keep the same state and answer as
         /// searching for each spec alone.
