@@ -98,7 +98,14 @@ pub fn spawn(program: &[OsString], godebug: &OsStr) -> Result<Running> {
     // once is forwarded, not lost.
     let signals = SignalsInfo::<WithOrigin>::new(FORWARDED).map_err(spawn_error)?;
     let (wake_rx, wake_tx) = io::pipe().map_err(spawn_error)?;
-    let (pipe, pipe_writer, packets) = stderr_pipe().map_err(spawn_error)?;
+    let StderrPipe {
+        reader: pipe,
+        writer: pipe_writer,
+        packets,
+    } = stderr_pipe().map_err(spawn_error)?;
+    let inode = rustix::fs::fstat(&pipe)
+        .map_err(|e| spawn_error(e.into()))?
+        .st_ino;
     let mut command =
         Command::new(program.first().ok_or_else(|| {
             spawn_error(io::Error::new(io::ErrorKind::NotFound, "no program given"))
@@ -147,8 +154,19 @@ pub fn spawn(program: &[OsString], godebug: &OsStr) -> Result<Running> {
         .recv()
         .map_err(|_| spawn_error(io::Error::other("the starting thread stopped")))?
         .map_err(spawn_error)?;
-    let stderr = Stderr::new(pipe, packets, wake_rx, interrupts().map_err(spawn_error)?)
-        .map_err(spawn_error)?;
+    let switch = packets.then(|| Switch {
+        alive: alive.clone(),
+        fd: 2,
+        inode,
+    });
+    let stderr = Stderr::new(
+        pipe,
+        packets,
+        switch,
+        wake_rx,
+        interrupts().map_err(spawn_error)?,
+    )
+    .map_err(spawn_error)?;
     forward_signals(signals, alive.clone());
     Ok(Running {
         pid,
@@ -160,15 +178,28 @@ pub fn spawn(program: &[OsString], godebug: &OsStr) -> Result<Running> {
 }
 
 /// The program's stderr pipe, close-on-exec (gcviz's other children must not
-/// hold it open): its read end, its write end, and whether it is a packet
-/// pipe (`O_DIRECT`: each write of up to `PIPE_BUF` bytes is read back on
-/// its own, so the runtime's record pieces never merge with the program's
-/// text). Where the kernel refuses packets, a byte pipe, said once.
-fn stderr_pipe() -> io::Result<(PipeReader, OwnedFd, bool)> {
+/// hold it open), grown to the first of [`PIPE_BYTES`] the kernel grants.
+///
+/// Where the kernel offers it, a packet pipe (`O_DIRECT`: each write of up
+/// to `PIPE_BUF` bytes is read back on its own, so the runtime's record
+/// pieces never merge with the program's text). A packet pipe holds one
+/// write per page, so one the kernel will not grow past its default 16
+/// writes is not used. Where packets are refused, a byte pipe, said once.
+fn stderr_pipe() -> io::Result<StderrPipe> {
     let wanted = std::env::var_os(NO_PACKETS_ENV).is_none_or(|v| v != "1");
     if wanted {
         match pipe::pipe_with(PipeFlags::DIRECT | PipeFlags::CLOEXEC) {
-            Ok((r, w)) => return Ok((PipeReader::from(r), w, true)),
+            Ok((r, w)) if grow(&r) => {
+                return Ok(StderrPipe {
+                    reader: PipeReader::from(r),
+                    writer: w,
+                    packets: true,
+                });
+            }
+            Ok(_) => eprintln!(
+                "gcviz: the kernel would not grow the stderr pipe past 16 writes: \
+                 torn records are rebuilt from the bytes alone"
+            ),
             Err(e) => eprintln!(
                 "gcviz: the kernel refused a packet pipe (O_DIRECT: {e}): \
                  torn records are rebuilt from the bytes alone"
@@ -176,7 +207,58 @@ fn stderr_pipe() -> io::Result<(PipeReader, OwnedFd, bool)> {
         }
     }
     let (r, w) = pipe::pipe_with(PipeFlags::CLOEXEC)?;
-    Ok((PipeReader::from(r), w, false))
+    grow(&r);
+    Ok(StderrPipe {
+        reader: PipeReader::from(r),
+        writer: w,
+        packets: false,
+    })
+}
+
+/// Grows the pipe to the first size the kernel grants; false if none.
+fn grow(pipe: &OwnedFd) -> bool {
+    PIPE_BYTES
+        .iter()
+        .any(|&size| rustix::pipe::fcntl_setpipe_size(pipe, size).is_ok())
+}
+
+struct StderrPipe {
+    reader: PipeReader,
+    /// The program's stderr.
+    writer: OwnedFd,
+    packets: bool,
+}
+
+/// Where the program holds the write end of a packet pipe, to turn packets
+/// off through it. gcviz keeps no copy of that end (end of file must come
+/// when the program's copies close): it borrows the program's when needed.
+struct Switch {
+    alive: Alive,
+    /// The program's descriptor for the pipe (its stderr).
+    fd: i32,
+    /// The pipe's inode, to know the descriptor still is the pipe.
+    inode: u64,
+}
+
+impl Switch {
+    /// Turns packets off for every write from now on, through the open file
+    /// description the program writes to.
+    fn packets_off(&self) -> io::Result<()> {
+        use rustix::fs::{OFlags, fcntl_getfl, fcntl_setfl, fstat};
+        use rustix::process::{PidfdFlags, PidfdGetfdFlags, pidfd_getfd, pidfd_open};
+        let gone = || io::Error::other("the program has exited");
+        let pid = self.alive.with(|pid| pid).ok_or_else(gone)?;
+        let pid = Pid::from_raw(pid as i32).ok_or_else(gone)?;
+        let pidfd = pidfd_open(pid, PidfdFlags::empty())?;
+        let fd = pidfd_getfd(&pidfd, self.fd, PidfdGetfdFlags::empty())?;
+        if fstat(&fd)?.st_ino != self.inode {
+            return Err(io::Error::other(
+                "the program's stderr is no longer the pipe",
+            ));
+        }
+        fcntl_setfl(&fd, fcntl_getfl(&fd)? - OFlags::DIRECT)?;
+        Ok(())
+    }
 }
 
 /// A socket that becomes readable at each SIGINT gcviz receives, to stop
@@ -379,6 +461,14 @@ pub struct Stderr {
     pipe: PipeReader,
     /// A packet pipe: each read(2) returns one write.
     packets: bool,
+    /// How to turn packets off, until it is tried.
+    switch: Option<Switch>,
+    /// Packets read since the pipe was last empty, and their bytes.
+    run: (usize, usize),
+    /// Writes a packet pipe holds.
+    slots: usize,
+    /// Packets read in a row between looks at how full the pipe is.
+    look_every: usize,
     /// Becomes readable (end of file) when the program exits.
     wake: PipeReader,
     exited: bool,
@@ -406,21 +496,22 @@ impl Stderr {
     fn new(
         pipe: PipeReader,
         packets: bool,
+        switch: Option<Switch>,
         wake: PipeReader,
         interrupts: Interrupts,
     ) -> io::Result<Self> {
-        // Room for bursts: a failure only leaves the kernel's default size.
-        for size in PIPE_BYTES {
-            if rustix::pipe::fcntl_setpipe_size(&pipe, size).is_ok() {
-                break;
-            }
-        }
+        let slots = rustix::pipe::fcntl_getpipe_size(&pipe)? / rustix::param::page_size();
+        let look_every = LOOK_EVERY.min(slots / 4).max(1);
         // Non-blocking: read what is there, and wait (for data or the exit)
         // only when nothing is.
         rustix::io::ioctl_fionbio(&pipe, true)?;
         Ok(Stderr {
             pipe,
             packets,
+            switch,
+            run: (0, 0),
+            slots,
+            look_every,
             wake,
             exited: false,
             interrupts,
@@ -458,6 +549,61 @@ impl Stderr {
     }
 }
 
+/// Writes up to this size (on average) take a pipe slot each in packet mode
+/// where bytes would fit four or more to a page.
+const SMALL_WRITE: usize = 1024;
+
+/// Packets read in a row (the pipe never empty) before gcviz looks at how
+/// full the pipe is, and again each time as many more are read (a quarter
+/// of the slots, if fewer).
+const LOOK_EVERY: usize = 32;
+
+impl Stderr {
+    /// After a packet of `len` bytes: is the program writing faster than
+    /// gcviz reads its writes one by one, so that it may soon wait? Half the
+    /// pipe's slots have been read in a row, the pipe never empty, and it
+    /// still holds writes for three-quarters of them (the bytes waiting
+    /// over the mean size of the writes read). Only small writes count: a
+    /// page of bytes holds many of them, but no more than one of 4 KiB.
+    fn filling(&mut self, len: usize) -> bool {
+        self.run = (self.run.0 + 1, self.run.1 + len);
+        let (count, bytes) = self.run;
+        if self.switch.is_none() || count < self.slots / 2 || count % self.look_every != 0 {
+            return false;
+        }
+        if bytes > count * SMALL_WRITE {
+            return false;
+        }
+        let waiting = rustix::io::ioctl_fionread(&self.pipe).unwrap_or(0) as usize;
+        waiting * count * 4 >= bytes.max(1) * self.slots * 3
+    }
+
+    /// Turns packets off for the program's writes from now on: they merge
+    /// in the pipe as bytes, which hold many writes a page, and the byte
+    /// scanner rebuilds torn records. The program must never wait for
+    /// gcviz. Tried once.
+    fn stop_packets(&mut self) {
+        let Some(switch) = self.switch.take() else {
+            return;
+        };
+        match switch.packets_off() {
+            Ok(()) => {
+                self.packets = false;
+                eprintln!(
+                    "gcviz: the program writes to stderr faster than gcviz reads its writes \
+                     one by one ({} in a row, the pipe three-quarters full): reading it as \
+                     bytes from now on, torn records rebuilt from the bytes alone",
+                    self.run.0
+                );
+            }
+            Err(e) => eprintln!(
+                "gcviz: the program writes to stderr faster than gcviz reads its writes one \
+                 by one, and packets could not be turned off ({e}): it may wait for gcviz"
+            ),
+        }
+    }
+}
+
 impl Source for Stderr {
     /// In packet mode, drains every write waiting in the pipe (up to what
     /// `buf` holds), one read(2) each, before it returns: the pipe's slots
@@ -477,12 +623,21 @@ impl Source for Stderr {
                 Ok(n) if self.packets => {
                     filled += n;
                     packets.push(n as u32);
+                    if self.filling(n) {
+                        self.stop_packets();
+                        return Ok(filled);
+                    }
                 }
                 Ok(n) => {
-                    self.nap = !self.exited && n < SMALL_READ.min(buf.len());
+                    // Nothing more waiting, as well: a packet pipe turned to
+                    // bytes still holds its packets, read one at a time.
+                    self.nap = !self.exited
+                        && n < SMALL_READ.min(buf.len())
+                        && rustix::io::ioctl_fionread(&self.pipe).is_ok_and(|w| w == 0);
                     return Ok(n);
                 }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    self.run = (0, 0);
                     if filled > 0 {
                         return Ok(filled);
                     }
@@ -519,6 +674,7 @@ impl Source for Stderr {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::os::fd::AsRawFd;
 
     /// A program's stderr as the reader sees it: the pipe's writer (held
     /// open, as by a grandchild, unless dropped), the exit's setter and a
@@ -536,6 +692,7 @@ mod tests {
             PipeFlags::CLOEXEC
         };
         let (pipe, writer) = pipe::pipe_with(flags).unwrap();
+        assert!(grow(&pipe), "the pipe is grown as the program's is");
         let (wake, wake_writer) = io::pipe().unwrap();
         let (rx, interrupt) = UnixStream::pair().unwrap();
         rx.set_nonblocking(true).unwrap();
@@ -543,7 +700,14 @@ mod tests {
         let id = signal_hook::low_level::pipe::register(SIGQUIT, interrupt.try_clone().unwrap())
             .unwrap();
         let interrupts = Interrupts { rx, id };
-        let stderr = Stderr::new(PipeReader::from(pipe), packets, wake, interrupts).unwrap();
+        // This process stands in for the program, the writer for its stderr.
+        let switch = packets.then(|| Switch {
+            alive: Alive(Arc::new(Mutex::new(Some(std::process::id())))),
+            fd: writer.as_raw_fd(),
+            inode: rustix::fs::fstat(&pipe).unwrap().st_ino,
+        });
+        let stderr =
+            Stderr::new(PipeReader::from(pipe), packets, switch, wake, interrupts).unwrap();
         let p = Pipe {
             writer: Some(writer),
             exit: Some(wake_writer),
@@ -601,6 +765,58 @@ mod tests {
         assert_eq!(all.len(), 3 + 1 + 2 + 11 + 1 + 5000);
         // A write longer than a page arrives in page-sized packets.
         assert_eq!(lens, [3, 1, 2, 11, 1, 4096, 904]);
+    }
+
+    #[test]
+    fn a_program_filling_the_packet_pipe_is_read_as_bytes_from_then_on() {
+        let (mut r, p) = stderr(true);
+        // Half the slots were just read in a row, and the program filled
+        // every one again meanwhile.
+        r.run = (r.slots / 2, r.slots / 2 * 8);
+        let mut want = Vec::new();
+        for i in 0..r.slots {
+            let l = format!("line {i:03}\n");
+            p.write(l.as_bytes());
+            want.extend_from_slice(l.as_bytes());
+        }
+        let mut buf = vec![0; 1 << 16];
+        let mut lens = Vec::new();
+        let n = r.read_chunk(&mut buf, &mut lens).unwrap();
+        // It stopped at the next look, with three-quarters still waiting.
+        assert_eq!(lens.len(), r.look_every);
+        assert!(!r.packets && r.switch.is_none());
+        let mut got = buf[..n].to_vec();
+        // Writes from now on merge in the pipe.
+        p.write(b"a");
+        p.write(b"b\n");
+        want.extend_from_slice(b"ab\n");
+        let mut last = Vec::new();
+        while got.len() < want.len() {
+            lens.clear();
+            let n = r.read_chunk(&mut buf, &mut lens).unwrap();
+            assert!(lens.is_empty(), "bytes, not packets");
+            got.extend_from_slice(&buf[..n]);
+            last = buf[..n].to_vec();
+        }
+        assert_eq!(got, want);
+        assert_eq!(last, b"ab\n", "two writes read as one");
+    }
+
+    #[test]
+    fn a_few_packets_in_a_row_do_not_turn_packets_off() {
+        // A burst gcviz keeps up with: a record's pieces and long lines
+        // after them, all waiting at once.
+        let (mut r, p) = stderr(true);
+        for _ in 0..40 {
+            p.write(b"gc ");
+        }
+        for _ in 0..4 {
+            p.write(&[b'x'; 4000]);
+        }
+        let (mut buf, mut lens) = (vec![0; 1 << 16], Vec::new());
+        r.read_chunk(&mut buf, &mut lens).unwrap();
+        assert_eq!(lens.len(), 44);
+        assert!(r.packets && r.switch.is_some());
     }
 
     #[test]

@@ -189,7 +189,7 @@ where
                     Ok(Ok(chunk)) => {
                         let mut sink = out.sink(&hub);
                         if chunk.packets().is_empty() {
-                            scanner.feed(chunk.bytes(), &mut sink);
+                            packets.feed_bytes(chunk.bytes(), &mut scanner, &mut sink);
                         } else {
                             let (b, p) = (chunk.bytes(), chunk.packets());
                             packets.feed(b, p, &mut scanner, &mut sink);

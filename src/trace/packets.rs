@@ -203,6 +203,9 @@ pub struct Packets {
     /// A record has been built from more than one packet: the runtime's
     /// writes do reach gcviz one by one.
     built: bool,
+    /// A whole record line arrived in one packet: something joined the
+    /// writes on their way.
+    joined: bool,
     threads: Vec<Thread>,
     /// Scratch for the next packet's threads, and their dedup index: per
     /// (node, gap) the last thread in `next` there, and per thread the one
@@ -234,6 +237,7 @@ impl Default for Packets {
             mode: Mode::Probe,
             probe: None,
             built: false,
+            joined: false,
             threads: Vec::new(),
             next: Vec::new(),
             slots: Vec::new(),
@@ -265,7 +269,31 @@ impl Packets {
     /// The stream turned out to arrive with its writes joined; the byte
     /// scanner reads it from then on.
     pub fn coalesced(&self) -> bool {
-        self.mode == Mode::Bytes
+        self.joined
+    }
+
+    /// Takes bytes without write boundaries: the reader turned packets off
+    /// (or never had them). From then on the byte scanner decides; what a
+    /// record in progress held goes to it first.
+    pub fn feed_bytes(&mut self, bytes: &[u8], scanner: &mut Scanner, sink: &mut impl Sink) {
+        self.to_bytes(scanner, sink);
+        scanner.feed(bytes, sink);
+    }
+
+    /// The byte scanner decides from here on.
+    fn to_bytes(&mut self, scanner: &mut Scanner, sink: &mut impl Sink) {
+        if self.mode == Mode::Bytes {
+            return;
+        }
+        // In `Mode::Probe` the byte scanner has had every packet already.
+        if self.mode == Mode::Packets {
+            self.threads.clear();
+            let held = std::mem::take(&mut self.held);
+            self.spans.clear();
+            scanner.feed(&held, sink);
+        }
+        self.mode = Mode::Bytes;
+        self.probe = None;
     }
 
     /// Bytes held, waiting for a record in progress.
@@ -290,11 +318,8 @@ impl Packets {
                 Mode::Probe => self.probe_packet(packet, scanner, sink),
                 Mode::Packets => {
                     if self.holds_record_line(packet, false, scanner.next_gc()) {
-                        self.mode = Mode::Bytes;
-                        self.threads.clear();
-                        let held = std::mem::take(&mut self.held);
-                        self.spans.clear();
-                        scanner.feed(&held, sink);
+                        self.joined = true;
+                        self.to_bytes(scanner, sink);
                         break;
                     }
                     self.packet(packet, scanner, sink);
@@ -318,8 +343,8 @@ impl Packets {
             .get_or_insert_with(|| Box::new((Packets::packets_only(), Scanner::default())));
         let (p, scratch) = &mut **probe;
         if p.holds_record_line(packet, true, 0) {
-            self.mode = Mode::Bytes;
-            self.probe = None;
+            self.joined = true;
+            self.to_bytes(scanner, sink);
             return;
         }
         p.packet(packet, scratch, &mut Discard);
@@ -724,6 +749,31 @@ mod tests {
 
     fn record(text: &str, torn: bool) -> (String, bool) {
         (text.trim_end().to_string(), torn)
+    }
+
+    #[test]
+    fn packets_turned_off_mid_record_hand_what_is_held_to_the_byte_scanner() {
+        // The reader turned packets off while a record was half written,
+        // the program's text around its pieces: the rest arrives as bytes.
+        let all = pieces(GC8);
+        let (first, rest) = all.split_at(10);
+        let mut packets: Vec<Vec<u8>> = pieces(GC);
+        packets.extend_from_slice(&first[..4]);
+        packets.push(w("served /api 200\n"));
+        packets.extend_from_slice(&first[4..]);
+        let mut p = Packets::packets_only();
+        let mut scanner = Scanner::default();
+        let mut out = Out::default();
+        let lens: Vec<u32> = packets.iter().map(|g| g.len() as u32).collect();
+        p.feed(&packets.concat(), &lens, &mut scanner, &mut out);
+        let mut bytes = rest.concat();
+        bytes.extend_from_slice(b"after\n");
+        p.feed_bytes(&bytes, &mut scanner, &mut out);
+        p.finish(&mut scanner, &mut out);
+        assert_eq!(out.records, vec![record(GC, false), record(GC8, true)]);
+        assert_eq!(out.text, b"served /api 200\nafter\n");
+        assert!(!p.coalesced(), "turned off, not joined on the way");
+        assert_eq!(scanner.stats().unresolved, 0);
     }
 
     #[test]
