@@ -276,12 +276,12 @@ impl Packets {
     /// (or never had them). From then on the byte scanner decides; what a
     /// record in progress held goes to it first.
     pub fn feed_bytes(&mut self, bytes: &[u8], scanner: &mut Scanner, sink: &mut impl Sink) {
-        self.to_bytes(scanner, sink);
+        self.hand_to_bytes(scanner, sink);
         scanner.feed(bytes, sink);
     }
 
     /// The byte scanner decides from here on.
-    fn to_bytes(&mut self, scanner: &mut Scanner, sink: &mut impl Sink) {
+    fn hand_to_bytes(&mut self, scanner: &mut Scanner, sink: &mut impl Sink) {
         if self.mode == Mode::Bytes {
             return;
         }
@@ -319,7 +319,7 @@ impl Packets {
                 Mode::Packets => {
                     if self.holds_record_line(packet, false, scanner.next_gc()) {
                         self.joined = true;
-                        self.to_bytes(scanner, sink);
+                        self.hand_to_bytes(scanner, sink);
                         break;
                     }
                     self.packet(packet, scanner, sink);
@@ -344,7 +344,7 @@ impl Packets {
         let (p, scratch) = &mut **probe;
         if p.holds_record_line(packet, true, 0) {
             self.joined = true;
-            self.to_bytes(scanner, sink);
+            self.hand_to_bytes(scanner, sink);
             return;
         }
         p.packet(packet, scratch, &mut Discard);
