@@ -7,12 +7,17 @@
 //!
 //! cargo bench --bench latency [-- CLIENTS RATE SECONDS]   (default 0, 1 and 100 clients at 1000/s for 10 s)
 
+#[path = "../tests/common/binary.rs"]
+mod binary;
+
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader, Write};
 use std::net::TcpStream;
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
+
+use binary::Gcviz;
 
 fn gc_line(n: u64) -> String {
     format!(
@@ -87,23 +92,11 @@ fn percentile(sorted: &[Duration], p: f64) -> Duration {
 }
 
 fn run(clients: usize, rate: u64, seconds: u64) {
-    let mut gcviz = Command::new(env!("CARGO_BIN_EXE_gcviz"))
-        .args(["--exit-with-program", "-p", "0"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("gcviz");
-    let mut err = BufReader::new(gcviz.stderr.take().unwrap());
-    let mut line = String::new();
-    let url = loop {
-        line.clear();
-        err.read_line(&mut line).unwrap();
-        if let Some(u) = line.split("http://").nth(1) {
-            break u.trim().trim_end_matches('/').to_string();
-        }
-    };
-    std::thread::spawn(move || std::io::copy(&mut err, &mut std::io::sink()));
+    let mut cmd = binary::command();
+    cmd.args(["--exit-with-program", "-p", "0"])
+        .stdin(Stdio::piped());
+    let mut gcviz = Gcviz::start(cmd);
+    let url = gcviz.addr.clone();
     let start = Instant::now();
     let seen = Arc::new(Mutex::new(HashMap::new()));
     let (ready_tx, ready_rx) = std::sync::mpsc::channel();
@@ -136,9 +129,9 @@ fn run(clients: usize, rate: u64, seconds: u64) {
         stalls.push(start.elapsed() - at);
     }
     std::thread::sleep(Duration::from_secs(1));
-    let cpu = cpu_seconds(gcviz.id()) / start.elapsed().as_secs_f64();
+    let cpu = cpu_seconds(gcviz.pid()) / start.elapsed().as_secs_f64();
     drop(stdin);
-    let _ = gcviz.wait();
+    gcviz.finish();
     let seen = seen.lock().unwrap();
     let mut lat: Vec<Duration> = Vec::new();
     let mut missing = 0;

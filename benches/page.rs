@@ -23,12 +23,11 @@
 //!
 //! Needs Chromium: GCVIZ_CHROMIUM, or `chromium` on PATH.
 
+#[path = "../tests/common/binary.rs"]
+mod binary;
 #[allow(dead_code)]
 #[path = "../tests/browser/cdp.rs"]
 mod cdp;
-#[allow(dead_code)]
-#[path = "../tests/browser/gcviz.rs"]
-mod gcviz;
 #[allow(dead_code)]
 #[path = "../tests/browser/trace.rs"]
 mod trace;
@@ -39,8 +38,8 @@ use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+use binary::Gcviz;
 use cdp::{Browser, Page};
-use gcviz::Gcviz;
 use serde_json::{Value, json};
 
 const PATIENCE: Duration = Duration::from_secs(120);
@@ -98,7 +97,7 @@ fn loaded_gcviz(cycles: u64) -> Gcviz {
     if !log.is_file() {
         trace::long_trace(&log, cycles);
     }
-    let (gcviz, status) = Gcviz::serving_file(&log, PATIENCE);
+    let (gcviz, status) = Gcviz::serving_file(&log);
     assert_eq!(status["counts"]["gc"], cycles, "{status}");
     gcviz
 }
@@ -197,7 +196,7 @@ fn load(cycles: u64, runs: usize) {
 }
 
 fn latency(rate: u64, seconds: u64) {
-    let mut cmd = gcviz::command();
+    let mut cmd = binary::command();
     cmd.args(["--keep-serving", "-p", "0"])
         .stdin(std::process::Stdio::piped());
     let mut gcviz = Gcviz::start(cmd);

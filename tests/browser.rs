@@ -21,82 +21,20 @@
 #[path = "browser/cdp.rs"]
 mod cdp;
 mod common;
-#[path = "browser/gcviz.rs"]
-mod gcviz;
+#[path = "browser/harness.rs"]
+mod harness;
 #[path = "browser/trace.rs"]
 mod trace;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Stdio;
-use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
-use cdp::{Browser, Page};
-use gcviz::Gcviz;
+use cdp::Page;
+use common::binary::{self, Gcviz};
+use common::program;
+use harness::{PATIENCE, artifacts, assert_clean, browser, open, screenshot};
 use serde_json::Value;
-
-/// Long enough for a loaded 2-core machine; only there so nothing hangs.
-const PATIENCE: Duration = Duration::from_secs(90);
-
-/// The shared browser, started on first use; `None` (with a SKIPPED line)
-/// when Chromium is not installed outside CI.
-fn browser() -> Option<&'static Browser> {
-    static BROWSER: OnceLock<Browser> = OnceLock::new();
-    let exe = common::chromium()?;
-    Some(BROWSER.get_or_init(|| {
-        let tmp = Path::new(env!("CARGO_TARGET_TMPDIR"));
-        Browser::launch(&exe, tmp, &artifacts().join("chromium.log"))
-    }))
-}
-
-/// target/browser-artifacts/: screenshots and measurements a person can look at.
-fn artifacts() -> PathBuf {
-    let dir = Path::new(env!("CARGO_TARGET_TMPDIR"))
-        .parent()
-        .unwrap()
-        .join("browser-artifacts");
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
-
-fn screenshot(page: &mut Page, name: &str) {
-    let path = artifacts().join(name);
-    page.screenshot(&path);
-    println!("screenshot: {}", path.display());
-}
-
-fn program(name: &str) -> Option<PathBuf> {
-    let goroot = common::goroot()?;
-    let source = common::fixtures()
-        .join("programs")
-        .join(name)
-        .join("main.go");
-    Some(common::go_build(&goroot, &source))
-}
-
-fn open(page: &mut Page, gcviz: &Gcviz) {
-    page.navigate(&gcviz.url);
-    page.wait_for(
-        "the page's first snapshot to be drawn",
-        "window.gcviz && window.gcviz.ready",
-        PATIENCE,
-    );
-}
-
-/// Nothing went wrong on the page: no console error, uncaught exception,
-/// CSP violation or failed load, and nothing the page itself noted.
-fn assert_clean(page: &mut Page) {
-    assert_eq!(
-        page.problems(),
-        Vec::<String>::new(),
-        "the page reported problems"
-    );
-    assert_eq!(
-        page.eval("window.gcviz.errors"),
-        Value::Array(vec![]),
-        "the page noted errors"
-    );
-}
 
 /// For each chart, how many canvas pixels have the colour of its main line
 /// in the current theme: what a person sees as "there is a line".
@@ -135,7 +73,7 @@ fn live_page_follows_a_real_go_program_until_it_exits() {
     let (Some(browser), Some(bin)) = (browser(), program("web-alloc")) else {
         return;
     };
-    let mut cmd = gcviz::command();
+    let mut cmd = binary::command();
     cmd.args(["--keep-serving", "-p", "0", "--"])
         .arg(&bin)
         .stdin(Stdio::piped());
@@ -222,7 +160,7 @@ fn markup_from_the_program_is_shown_as_text_and_never_run() {
     let (Some(browser), Some(bin)) = (browser(), program("web-inject")) else {
         return;
     };
-    let mut cmd = gcviz::command();
+    let mut cmd = binary::command();
     cmd.args(["--keep-serving", "-p", "0", "--"])
         .arg(&bin)
         .args([SCRIPT, IMG])
@@ -262,7 +200,7 @@ fn markup_from_the_program_is_shown_as_text_and_never_run() {
     let env = page.eval("document.getElementById('env').textContent");
     assert_eq!(env, format!("GOGC={IMG}"), "GOGC is shown literally");
     // The terminal still gets the program's own stderr, unchanged.
-    let stderr = gcviz.stderr();
+    let stderr = gcviz.stderr.text();
     assert!(
         stderr.contains(&format!("{SCRIPT}\n{IMG}\n")),
         "stderr: {stderr}"
@@ -275,7 +213,7 @@ fn demo_draws_every_chart_in_both_themes() {
     let Some(browser) = browser() else {
         return;
     };
-    let mut cmd = gcviz::command();
+    let mut cmd = binary::command();
     cmd.args(["demo", "--speed", "50", "-p", "0", "--keep-serving"]);
     let gcviz = Gcviz::start(cmd);
     let mut page = browser.new_page();
@@ -341,7 +279,7 @@ fn every_control_works_on_a_replayed_trace() {
         return;
     };
     let log = common::fixtures().join("traces/go1.27.3/forced.log");
-    let mut cmd = gcviz::command();
+    let mut cmd = binary::command();
     cmd.args(["--keep-serving", "-p", "0"])
         .stdin(std::fs::File::open(&log).unwrap());
     let gcviz = Gcviz::start(cmd);
@@ -534,7 +472,7 @@ fn first_snapshot_of_a_million_cycles_stays_small() {
     const CYCLES: u64 = 1_000_000;
     let log = Path::new(env!("CARGO_TARGET_TMPDIR")).join("million-cycles.log");
     trace::long_trace(&log, CYCLES);
-    let (gcviz, status) = Gcviz::serving_file(&log, PATIENCE);
+    let (gcviz, status) = Gcviz::serving_file(&log);
     let _ = std::fs::remove_file(&log); // 150 MB, read already
     assert_eq!(status["counts"]["gc"], CYCLES, "status: {status}");
 

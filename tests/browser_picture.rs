@@ -9,62 +9,18 @@
 #[path = "browser/cdp.rs"]
 mod cdp;
 mod common;
-#[allow(dead_code)]
-#[path = "browser/gcviz.rs"]
-mod gcviz;
+#[path = "browser/harness.rs"]
+mod harness;
 
 use std::io::Write;
-use std::path::{Path, PathBuf};
-use std::sync::OnceLock;
+use std::path::Path;
 use std::time::Duration;
 
 use cdp::{Browser, Page};
-use gcviz::Gcviz;
+use common::binary::{self, Gcviz};
+use common::program;
+use harness::{PATIENCE, artifacts, assert_clean, browser, open, screenshot};
 use serde_json::Value;
-
-const PATIENCE: Duration = Duration::from_secs(90);
-
-fn browser() -> Option<&'static Browser> {
-    static BROWSER: OnceLock<Browser> = OnceLock::new();
-    let exe = common::chromium()?;
-    Some(BROWSER.get_or_init(|| {
-        let tmp = Path::new(env!("CARGO_TARGET_TMPDIR"));
-        Browser::launch(&exe, tmp, &artifacts().join("chromium-picture.log"))
-    }))
-}
-
-fn artifacts() -> PathBuf {
-    let dir = Path::new(env!("CARGO_TARGET_TMPDIR"))
-        .parent()
-        .unwrap()
-        .join("browser-artifacts");
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
-
-fn screenshot(page: &mut Page, name: &str) {
-    let path = artifacts().join(name);
-    page.screenshot(&path);
-    println!("screenshot: {}", path.display());
-}
-
-fn open(page: &mut Page, gcviz: &Gcviz) {
-    page.navigate(&gcviz.url);
-    page.wait_for(
-        "the page's first snapshot to be drawn",
-        "window.gcviz && window.gcviz.ready",
-        PATIENCE,
-    );
-}
-
-fn assert_clean(page: &mut Page) {
-    assert_eq!(page.problems(), Vec::<String>::new(), "page problems");
-    assert_eq!(
-        page.eval("window.gcviz.errors"),
-        Value::Array(vec![]),
-        "the page noted errors"
-    );
-}
 
 /// The plateau trace: gc N at (N-1)/10 s; live heap 2 MiB, 500 MiB from
 /// cycle 20,001 to 30,000 (2000 s to 3000 s), and one 700 MiB cycle every
@@ -150,7 +106,7 @@ fn a_plateau_is_drawn_as_a_plateau_with_real_cycles_only_at_every_zoom() {
     };
     let log = Path::new(env!("CARGO_TARGET_TMPDIR")).join("plateau.log");
     plateau_log(&log);
-    let (gcviz, _) = Gcviz::serving_file(&log, PATIENCE);
+    let (gcviz, _) = Gcviz::serving_file(&log);
 
     // /api/history at several windows: every row of every field is the
     // record's own, at its own time.
@@ -215,15 +171,6 @@ fn a_plateau_is_drawn_as_a_plateau_with_real_cycles_only_at_every_zoom() {
     assert_clean(&mut page);
 }
 
-fn program(name: &str) -> Option<PathBuf> {
-    let goroot = common::goroot()?;
-    let source = common::fixtures()
-        .join("programs")
-        .join(name)
-        .join("main.go");
-    Some(common::go_build(&goroot, &source))
-}
-
 /// Screenshots for the README: into web/screenshots/ when
 /// GCVIZ_SCREENSHOTS=1, else beside the other artifacts. A 1100x760 window
 /// keeps them small.
@@ -248,7 +195,7 @@ fn story_screenshot(page: &mut Page, name: &str) {
 /// must headline `story`. Returns the verdict.
 fn headline_of(name: &str, env: &[(&str, &str)], story: &str) -> Option<Value> {
     let (browser, bin) = (browser()?, program(name)?);
-    let mut cmd = gcviz::command();
+    let mut cmd = binary::command();
     cmd.args(["--keep-serving", "-p", "0", "--"]).arg(&bin);
     for (k, v) in env {
         cmd.env(k, v);
@@ -350,7 +297,7 @@ fn a_kubectl_timestamps_log_shows_clock_times() {
     }
     out.flush().unwrap();
     drop(out);
-    let (gcviz, _) = Gcviz::serving_file(&log, PATIENCE);
+    let (gcviz, _) = Gcviz::serving_file(&log);
     // Every record carries its line's time.
     let ndjson = gcviz.get("/api/records.ndjson");
     for (k, line) in ndjson.lines().enumerate() {
@@ -413,7 +360,7 @@ fn marked_lines_are_drawn_with_their_text_and_patterns_change_live() {
     }
     out.flush().unwrap();
     drop(out);
-    let mut cmd = gcviz::command();
+    let mut cmd = binary::command();
     cmd.args(["--keep-serving", "-p", "0", "--mark", "deploy"])
         .stdin(std::fs::File::open(&log).unwrap());
     let gcviz = Gcviz::start(cmd);
@@ -471,7 +418,7 @@ fn the_page_explains_a_missing_token_empty_series_and_shows_latest_values() {
         return;
     };
     let log = common::fixtures().join("traces/go1.27.3/forced.log");
-    let mut cmd = gcviz::command();
+    let mut cmd = binary::command();
     cmd.args([
         "--keep-serving",
         "-p",

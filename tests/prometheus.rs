@@ -18,7 +18,8 @@ use std::time::Duration;
 
 use serde_json::Value;
 
-use prom::{Prom, Running, free_port, http_get, start_prometheus, unix_now, wait_for};
+use common::binary::{self, Gcviz, http_get};
+use prom::{Prom, free_port, start_prometheus, unix_now, wait_for};
 
 const TOKEN: &str = "fleet-t0ken-0123456789";
 const JOB_PAGE: &str = "gcviz-page";
@@ -39,11 +40,24 @@ fn prometheus() -> Option<PathBuf> {
 struct Instance {
     addr: String,
     auth: Vec<(&'static str, String)>,
-    proc: Running,
-    stderr: PathBuf,
+    gcviz: Gcviz,
 }
 
 impl Instance {
+    /// gcviz with `args` on `port`, wrapping `program`, reached at `addr`.
+    fn start(args: &[&str], program: &Path, port: u16, addr: &str, stdin: Stdio) -> Instance {
+        let mut cmd = binary::command();
+        cmd.args(args)
+            .args(["-p", &port.to_string(), "--keep-serving", "--"])
+            .arg(program)
+            .stdin(stdin);
+        Instance {
+            addr: addr.to_string(),
+            auth: Vec::new(),
+            gcviz: Gcviz::start(cmd),
+        }
+    }
+
     fn get(&self, path: &str) -> String {
         let headers: Vec<(&str, &str)> = self.auth.iter().map(|(k, v)| (*k, v.as_str())).collect();
         let (status, _, body) = http_get(&self.addr, path, &headers)
@@ -57,22 +71,8 @@ impl Instance {
     }
 
     fn stderr(&self) -> String {
-        std::fs::read_to_string(&self.stderr).unwrap_or_default()
+        self.gcviz.stderr.text()
     }
-}
-
-fn start_gcviz(args: &[&str], program: &Path, port: u16, dir: &Path, stdin: Stdio) -> Running {
-    let stderr = dir.join(format!("gcviz-{port}.log"));
-    let child = Command::new(env!("CARGO_BIN_EXE_gcviz"))
-        .args(args)
-        .args(["-p", &port.to_string(), "--keep-serving", "--"])
-        .arg(program)
-        .stdin(stdin)
-        .stdout(Stdio::null())
-        .stderr(std::fs::File::create(stderr).unwrap())
-        .spawn()
-        .expect("starting gcviz");
-    Running(child)
 }
 
 fn ms_to_ns(v: &Value) -> u64 {
@@ -282,7 +282,7 @@ fn prometheus_scrapes_two_instances_and_the_dashboard_and_alerts_have_data() {
         (prom.query("up").len() == 2).then_some(())
     });
     let started_s = unix_now();
-    let sidecar_proc = start_gcviz(
+    let mut sidecar = Instance::start(
         &[
             "-i",
             "0.0.0.0",
@@ -292,27 +292,11 @@ fn prometheus_scrapes_two_instances_and_the_dashboard_and_alerts_have_data() {
         ],
         &web_alloc,
         sidecar_port,
-        dir.path(),
+        &sidecar_addr,
         Stdio::piped(),
     );
-    let page_proc = start_gcviz(&[], &leak, page_port, dir.path(), Stdio::null());
-    let mut sidecar = Instance {
-        addr: sidecar_addr.clone(),
-        auth: vec![("Authorization", format!("Bearer {TOKEN}"))],
-        proc: sidecar_proc,
-        stderr: dir.path().join(format!("gcviz-{sidecar_port}.log")),
-    };
-    let page = Instance {
-        addr: page_addr.clone(),
-        auth: Vec::new(),
-        proc: page_proc,
-        stderr: dir.path().join(format!("gcviz-{page_port}.log")),
-    };
-    for inst in [&sidecar, &page] {
-        wait_for("gcviz to serve", Duration::from_secs(60), || {
-            http_get(&inst.addr, "/api/status", &[]).map(|_| ())
-        });
-    }
+    sidecar.auth = vec![("Authorization", format!("Bearer {TOKEN}"))];
+    let page = Instance::start(&[], &leak, page_port, &page_addr, Stdio::null());
 
     check_sidecar_http(&sidecar_addr);
 
@@ -323,7 +307,7 @@ fn prometheus_scrapes_two_instances_and_the_dashboard_and_alerts_have_data() {
         .and_then(|s| s.parse().ok())
         .unwrap_or(4);
     std::thread::sleep(Duration::from_secs(run_s));
-    drop(sidecar.proc.0.stdin.take());
+    drop(sidecar.gcviz.stdin.take());
     let exited = wait_for("both programs to exit", Duration::from_secs(60), || {
         [&sidecar, &page]
             .iter()

@@ -22,19 +22,6 @@ fn gunzip(path: &Path) -> Vec<u8> {
     out
 }
 
-/// The program's writes, from its `LEN\n` + bytes side file.
-fn writes(side: &[u8]) -> Vec<&[u8]> {
-    let mut out = Vec::new();
-    let mut at = 0;
-    while at < side.len() {
-        let nl = at + side[at..].iter().position(|&b| b == b'\n').unwrap();
-        let len: usize = std::str::from_utf8(&side[at..nl]).unwrap().parse().unwrap();
-        out.push(&side[nl + 1..nl + 1 + len]);
-        at = nl + 1 + len;
-    }
-    out
-}
-
 /// The runtime's own records (text of each line), by taking the program's
 /// writes out of the stream: each write is one `write(2)`, so it stands
 /// whole and in order in the stream.
@@ -66,7 +53,7 @@ struct Score {
 }
 
 fn score(log: &[u8], side: &[u8]) -> Score {
-    let writes = writes(side);
+    let writes = common::app_writes(side);
     let truth = runtime_lines(log, &writes);
     for line in &truth {
         assert!(

@@ -1,9 +1,6 @@
 //! The HTTP side: the router in-process for the page, APIs and access rules,
 //! and real sockets for the live stream (snapshot, resume, resync, heartbeat).
 
-#[allow(dead_code)]
-#[path = "browser/gcviz.rs"]
-mod binary;
 mod common;
 
 use std::io::{BufRead, BufReader, Read, Write};
@@ -599,10 +596,10 @@ async fn a_quiet_stream_carries_heartbeats() {
 /// rather than a lost connection.
 #[test]
 fn a_connected_page_sees_the_input_end_before_gcviz_exits() {
-    let mut cmd = binary::command();
+    let mut cmd = common::binary::command();
     cmd.args(["--exit-with-program", "-p", "0"])
         .stdin(Stdio::piped());
-    let mut g = binary::Gcviz::start(cmd);
+    let mut g = common::binary::Gcviz::start(cmd);
     let mut events = g.events();
     let mut line = String::new();
     while !line.starts_with("event: snapshot") {

@@ -7,182 +7,39 @@ mod common;
 use std::ffi::OsStr;
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
-use std::process::{Child, ChildStdin, Command, ExitStatus, Stdio};
-use std::sync::{Arc, Mutex};
-use std::thread::{self, JoinHandle};
-use std::time::{Duration, Instant};
+use std::process::{Command, Stdio};
+use std::thread;
+use std::time::Duration;
 
-use common::{fixtures, go_build, goroot};
-use rustix::process::{Pid, Signal};
+use common::binary::{Finished, Gcviz, PAGE_AT, PATIENCE, command, eventually, get_from};
+use common::program;
+use rustix::process::Signal;
 
-/// Only so that a broken gcviz fails the test instead of hanging it.
-const PATIENCE: Duration = Duration::from_secs(60);
-
-fn program(name: &str) -> Option<PathBuf> {
-    let root = goroot()?;
-    Some(go_build(
-        &root,
-        &fixtures().join("programs").join(name).join("main.go"),
-    ))
+/// Starts `cmd` with its stdin, stdout and stderr piped, as a program's are.
+fn run(mut cmd: Command) -> Gcviz {
+    cmd.stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    Gcviz::spawn(cmd)
 }
 
-fn gcviz() -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_gcviz"));
-    c.env_remove("GODEBUG").env_remove("GCVIZ_TOKEN");
-    c
-}
-
-/// Waits for `pred` to hold, polling; panics with `what` after PATIENCE.
-fn eventually<T>(what: &str, mut pred: impl FnMut() -> Option<T>) -> T {
-    let start = Instant::now();
-    loop {
-        if let Some(v) = pred() {
-            return v;
-        }
-        assert!(start.elapsed() < PATIENCE, "gave up waiting for {what}");
-        thread::sleep(Duration::from_millis(10));
-    }
-}
-
-/// Everything a stream carried so far, read on its own thread so the
-/// process never blocks on a full pipe.
-#[derive(Clone, Default)]
-struct Captured(Arc<Mutex<Vec<u8>>>);
-
-impl Captured {
-    fn spawn(mut from: impl Read + Send + 'static) -> (Captured, JoinHandle<()>) {
-        let c = Captured::default();
-        let to = c.clone();
-        let h = thread::spawn(move || {
-            let mut buf = vec![0; 1 << 16];
-            while let Ok(n) = from.read(&mut buf) {
-                if n == 0 {
-                    break;
-                }
-                to.0.lock().unwrap().extend_from_slice(&buf[..n]);
-            }
-        });
-        (c, h)
-    }
-
-    fn bytes(&self) -> Vec<u8> {
-        self.0.lock().unwrap().clone()
-    }
-
-    fn contains(&self, needle: &[u8]) -> bool {
-        self.0
-            .lock()
-            .unwrap()
-            .windows(needle.len())
-            .any(|w| w == needle)
-    }
-
-    /// The first line that starts with `prefix`, once it is complete.
-    fn line_starting(&self, prefix: &str) -> Option<String> {
-        let all = self.bytes();
-        String::from_utf8_lossy(&all)
-            .split_inclusive('\n')
-            .find(|l| l.starts_with(prefix) && l.ends_with('\n'))
-            .map(|l| l.trim_end().to_string())
-    }
-}
-
-/// A running gcviz, killed if the test ends early.
-struct Run {
-    child: Child,
-    stdin: Option<ChildStdin>,
-    stdout: Captured,
-    stderr: Captured,
-    readers: Vec<JoinHandle<()>>,
-    /// Processes to kill when the test ends (a grandchild).
-    also_kill: Vec<u32>,
-}
-
-struct Finished {
-    status: ExitStatus,
-    stdout: Vec<u8>,
-    stderr: Vec<u8>,
-}
-
-impl Finished {
-    fn code(&self) -> i32 {
-        self.status
-            .code()
-            .unwrap_or_else(|| panic!("gcviz itself was killed: {:?}", self.status))
-    }
-}
-
-impl Run {
-    fn start(cmd: Command) -> Run {
-        Run::start_with_stdin(cmd, Stdio::piped())
-    }
-
-    fn start_with_stdin(mut cmd: Command, stdin: Stdio) -> Run {
-        let mut child = cmd
-            .stdin(stdin)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("starting gcviz");
-        let (stdout, a) = Captured::spawn(child.stdout.take().unwrap());
-        let (stderr, b) = Captured::spawn(child.stderr.take().unwrap());
-        Run {
-            stdin: child.stdin.take(),
-            child,
-            stdout,
-            stderr,
-            readers: vec![a, b],
-            also_kill: Vec::new(),
-        }
-    }
-
-    fn signal(&self, sig: Signal) {
-        rustix::process::kill_process(Pid::from_child(&self.child), sig).expect("kill");
-    }
-
-    /// The program's pid, from the "ready PID" line it prints.
-    fn ready(&self) -> u32 {
-        let line = eventually("the program to be ready", || {
-            self.stdout.line_starting("ready ")
-        });
-        line["ready ".len()..].parse().unwrap()
-    }
-
-    fn finish(mut self) -> Finished {
-        drop(self.stdin.take());
-        let status = eventually("gcviz to exit", || self.child.try_wait().unwrap());
-        for r in self.readers.drain(..) {
-            eventually("gcviz's output to end", || r.is_finished().then_some(()));
-        }
-        Finished {
-            status,
-            stdout: self.stdout.bytes(),
-            stderr: self.stderr.bytes(),
-        }
-    }
-}
-
-impl Drop for Run {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        for &pid in &self.also_kill {
-            if let Some(p) = Pid::from_raw(pid as i32) {
-                let _ = rustix::process::kill_process(p, Signal::KILL);
-            }
-        }
-    }
+/// The program's pid, from the "ready PID" line it prints.
+fn ready(run: &Gcviz) -> u32 {
+    let line = eventually("the program to be ready", || {
+        run.stdout.line_starting("ready ")
+    });
+    line["ready ".len()..].parse().unwrap()
 }
 
 /// gcviz with neither page nor its own messages: its output is the program's.
 fn quiet(args: &[&OsStr]) -> Command {
-    let mut c = gcviz();
+    let mut c = command();
     c.args(["--no-server", "--exit-with-program"]).args(args);
     c
 }
 
 fn run_quiet(args: &[&OsStr]) -> Finished {
-    Run::start(quiet(args)).finish()
+    run(quiet(args)).finish()
 }
 
 /// The program on its own, without the trace.
@@ -311,7 +168,7 @@ fn with_packets_off_the_output_is_still_the_programs() {
         os("3"),
     ]);
     cmd.env("GCVIZ_NO_PACKETS", "1");
-    let wrapped = Run::start(cmd).finish();
+    let wrapped = run(cmd).finish();
     assert_same("stdout", &wrapped.stdout, &alone.stdout);
     assert_same("stderr", &wrapped.stderr, &alone.stderr);
     assert_eq!(wrapped.code(), 3);
@@ -340,7 +197,7 @@ fn output_written_from_many_goroutines_while_the_gc_runs_is_kept() {
     // run compared byte for byte avoids them. tests/fixtures.rs covers them
     // on the committed captures.
     cmd.env("CHATTY_PLAIN_WORDS", "1");
-    let wrapped = Run::start(cmd).finish();
+    let wrapped = run(cmd).finish();
     assert_eq!(wrapped.code(), 0);
     let app = std::fs::read(&app_log).unwrap();
     let stretches = differing_stretches(&wrapped.stderr, &app, 64);
@@ -372,7 +229,7 @@ fn the_program_sees_the_trace_added_to_its_own_godebug() {
     assert_eq!(plain.stdout, b"GODEBUG=gctrace=1,scavtrace=1\n");
     let mut cmd = quiet(&[bin.as_os_str(), os("env")]);
     cmd.env("GODEBUG", "madvdontneed=1,gctrace=2");
-    let theirs = Run::start(cmd).finish();
+    let theirs = run(cmd).finish();
     assert_eq!(
         theirs.stdout,
         b"GODEBUG=madvdontneed=1,gctrace=2,scavtrace=1\n"
@@ -411,7 +268,7 @@ fn double_dash_runs_a_program_named_like_a_subcommand() {
     .unwrap();
     let mut cmd = quiet(&[os("--"), os("parse"), os("env"), os("x")]);
     cmd.env("PATH", path);
-    let out = Run::start(cmd).finish();
+    let out = run(cmd).finish();
     assert_eq!(out.code(), 0);
     assert_eq!(out.stdout, b"GODEBUG=gctrace=1,scavtrace=1\narg=x\n");
 }
@@ -422,7 +279,7 @@ fn stdin_and_stdout_are_the_programs() {
         return;
     };
     let input: Vec<u8> = (0..1_000_000u32).map(|i| (i * 7 % 251) as u8).collect();
-    let mut run = Run::start(quiet(&[bin.as_os_str(), os("cat")]));
+    let mut run = run(quiet(&[bin.as_os_str(), os("cat")]));
     let mut stdin = run.stdin.take().unwrap();
     let feed = input.clone();
     let writer = thread::spawn(move || stdin.write_all(&feed));
@@ -437,7 +294,7 @@ fn a_prompt_without_a_newline_shows_while_the_program_waits_for_input() {
     let Some(bin) = program("wrap-echo") else {
         return;
     };
-    let mut run = Run::start(quiet(&[bin.as_os_str(), os("prompt")]));
+    let mut run = run(quiet(&[bin.as_os_str(), os("prompt")]));
     // The program is blocked reading stdin: the prompt must get through
     // without the newline that never comes.
     eventually("the prompt", || {
@@ -500,8 +357,8 @@ fn signals_sent_to_gcviz_reach_the_program() {
         (Signal::HUP, 44, "got hangup\n"),
         (Signal::QUIT, 45, "got quit\n"),
     ] {
-        let run = Run::start(quiet(&[bin.as_os_str(), os("handle")]));
-        run.ready();
+        let run = run(quiet(&[bin.as_os_str(), os("handle")]));
+        ready(&run);
         run.signal(sig);
         let out = run.finish();
         assert_eq!(out.code(), code, "{sig:?}");
@@ -520,8 +377,8 @@ fn a_program_that_never_exits_is_ended_by_a_forwarded_sigterm() {
     let Some(bin) = program("wrap-signals") else {
         return;
     };
-    let run = Run::start(quiet(&[bin.as_os_str(), os("forever")]));
-    run.ready();
+    let run = run(quiet(&[bin.as_os_str(), os("forever")]));
+    ready(&run);
     run.signal(Signal::TERM);
     assert_eq!(run.finish().code(), 128 + 15);
 }
@@ -531,8 +388,8 @@ fn a_second_interrupt_reaches_the_program_and_a_third_kills_it() {
     let Some(bin) = program("wrap-signals") else {
         return;
     };
-    let run = Run::start(quiet(&[bin.as_os_str(), os("ignoreint")]));
-    run.ready();
+    let run = run(quiet(&[bin.as_os_str(), os("ignoreint")]));
+    ready(&run);
     // A program's own "press Ctrl-C again to force" must get its second one.
     for n in 1..=2 {
         run.signal(Signal::INT);
@@ -555,7 +412,7 @@ fn a_second_interrupt_reaches_the_program_and_a_third_kills_it() {
 #[test]
 fn when_gcviz_stderr_closes_the_programs_next_write_fails_as_it_would_directly() {
     // `gcviz prog 2>&1 | head -1` ends like `prog 2>&1 | head -1`.
-    let mut child = gcviz()
+    let mut child = command()
         .args(["--no-server", "--exit-with-program", "sh", "-c"])
         .arg("while :; do echo x >&2; done")
         .stdout(Stdio::null())
@@ -567,15 +424,14 @@ fn when_gcviz_stderr_closes_the_programs_next_write_fails_as_it_would_directly()
     err.read_exact(&mut first).unwrap();
     assert_eq!(&first, b"x\n");
     drop(err);
-    let status = eventually("gcviz to exit", || child.try_wait().unwrap());
-    let _ = child.kill();
+    let status = Gcviz::adopt(child).finish().status;
     // The shell died of SIGPIPE; gcviz reports it as a shell would.
     assert_eq!(status.code(), Some(128 + 13), "{status:?}");
 }
 
 #[test]
 fn a_full_disk_for_the_programs_stderr_ends_in_failure() {
-    let status = gcviz()
+    let status = command()
         .args([
             "--no-server",
             "--exit-with-program",
@@ -592,7 +448,7 @@ fn a_full_disk_for_the_programs_stderr_ends_in_failure() {
 
 #[test]
 fn the_access_token_is_not_passed_on_to_the_program() {
-    let out = gcviz()
+    let out = command()
         .args(["--no-server", "--exit-with-program", "sh", "-c"])
         .arg("echo ${GCVIZ_TOKEN-unset}")
         .env("GCVIZ_TOKEN", "0123456789abcdef0123")
@@ -628,13 +484,16 @@ fn a_ctrl_c_at_the_terminal_reaches_the_program_once() {
         .arg(&bin)
         .arg("ignoreint")
         .env_remove("GODEBUG");
-    let run = Run::start_with_stdin(cmd, terminal.into());
-    run.ready();
+    cmd.stdin(terminal)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let run = Gcviz::spawn(cmd);
+    ready(&run);
     // gcviz is held stopped while the Ctrl-C is typed and the program takes
     // it: a copy gcviz might send when it resumes cannot merge with the
     // original in the kernel, and would be counted.
     run.signal(Signal::STOP);
-    let gcviz_pid = run.child.id();
+    let gcviz_pid = run.pid();
     eventually("gcviz to stop", || {
         (process_state(gcviz_pid)? == "T").then_some(())
     });
@@ -672,12 +531,12 @@ fn which(name: &str) -> Option<PathBuf> {
 }
 
 #[test]
-fn the_program_does_not_outlive_gcviz() {
+fn the_program_does_not_outlive_command() {
     let Some(bin) = program("wrap-signals") else {
         return;
     };
-    let mut run = Run::start(quiet(&[bin.as_os_str(), os("forever")]));
-    let pid = run.ready();
+    let mut run = run(quiet(&[bin.as_os_str(), os("forever")]));
+    let pid = ready(&run);
     run.also_kill.push(pid);
     run.signal(Signal::KILL);
     eventually("the program to be killed", || {
@@ -765,7 +624,7 @@ fn ctrl_c_stops_waiting_for_a_grandchild_holding_stderr_open() {
     let Some(bin) = program("wrap-grandchild") else {
         return;
     };
-    let mut run = Run::start(quiet(&[bin.as_os_str(), os("holds")]));
+    let mut run = run(quiet(&[bin.as_os_str(), os("holds")]));
     // The grandchild sleeps for two minutes, longer than PATIENCE.
     let line = eventually("the grandchild's pid", || {
         run.stdout.line_starting("grandchild ")
@@ -775,10 +634,7 @@ fn ctrl_c_stops_waiting_for_a_grandchild_holding_stderr_open() {
     eventually("gcviz to say it waits", || {
         run.stderr.line_starting(WAITING)
     });
-    assert!(
-        run.child.try_wait().unwrap().is_none(),
-        "gcviz did not wait"
-    );
+    assert!(run.try_wait().is_none(), "gcviz did not wait");
     run.signal(Signal::INT);
     let out = run.finish();
     assert_eq!(out.code(), 0, "the program's exit code");
@@ -787,33 +643,16 @@ fn ctrl_c_stops_waiting_for_a_grandchild_holding_stderr_open() {
     assert_same("stderr", &text, b"the program's last words\n");
 }
 
-/// The program's own writes, from the side file its `GCVIZ_APP_LOG` names
-/// (`LEN\n` and the LEN bytes, per write).
+/// The program's own writes, joined, from the side file at `path`.
 fn app_writes(path: &Path) -> Vec<u8> {
-    let log = std::fs::read(path).unwrap();
-    let mut out = Vec::new();
-    let mut at = 0;
-    while at < log.len() {
-        let nl = at + log[at..].iter().position(|&b| b == b'\n').unwrap();
-        let len: usize = std::str::from_utf8(&log[at..nl]).unwrap().parse().unwrap();
-        out.extend_from_slice(&log[nl + 1..nl + 1 + len]);
-        at = nl + 1 + len;
-    }
-    out
+    common::app_writes(&std::fs::read(path).unwrap()).concat()
 }
 
 /// A served gcviz's stderr: its first line (the page's address) removed.
 fn after_first_line(stderr: &[u8]) -> &[u8] {
     let nl = stderr.iter().position(|&b| b == b'\n').unwrap();
-    assert!(stderr.starts_with(b"gcviz: live page at "));
+    assert!(stderr.starts_with(PAGE_AT.as_bytes()));
     &stderr[nl + 1..]
-}
-
-fn page_url(run: &Run) -> String {
-    eventually("the page's address", || {
-        let line = run.stderr.line_starting("gcviz: live page at ")?;
-        Some(line["gcviz: live page at ".len()..].to_string())
-    })
 }
 
 fn json_lines(body: &str) -> Vec<serde_json::Value> {
@@ -835,20 +674,20 @@ fn a_program_writing_as_real_programs_do_loses_no_cycle_and_no_byte() {
     for procs in ["2", "8"] {
         let dir = tempfile::tempdir().unwrap();
         let app_log = dir.path().join("app.log");
-        let mut cmd = gcviz();
+        let mut cmd = command();
         cmd.args(["-p", "0", "--keep-serving"])
             .arg(&bin)
             .env("REALWRITERS", "all")
             .env("GOMAXPROCS", procs)
             .env("GCVIZ_APP_LOG", &app_log);
-        let run = Run::start(cmd);
-        let url = page_url(&run);
+        let run = run(cmd);
+        let url = run.page_url();
         let status = eventually("the program to exit", || {
             let s: serde_json::Value =
-                serde_json::from_str(&http_get(&url, "/api/status")?).ok()?;
+                serde_json::from_str(&get_from(&url, "/api/status")?).ok()?;
             (s["state"] == "exited").then_some(s)
         });
-        let records = json_lines(&http_get(&url, "/api/records.ndjson").unwrap());
+        let records = json_lines(&get_from(&url, "/api/records.ndjson").unwrap());
         run.signal(Signal::INT);
         let out = run.finish();
         assert_eq!(status["exit_code"], 0);
@@ -1008,22 +847,22 @@ fn a_record_stalled_two_seconds_half_way_is_rebuilt_while_the_program_runs() {
     };
     let dir = tempfile::tempdir().unwrap();
     let app_log = dir.path().join("app.log");
-    let mut cmd = gcviz();
+    let mut cmd = command();
     cmd.args(["-p", "0", "--exit-with-program"])
         .arg(&bin)
         .env("GCVIZ_APP_LOG", &app_log);
-    let run = Run::start(cmd);
-    let url = page_url(&run);
+    let run = run(cmd);
+    let url = run.page_url();
     eventually("the program to write the record", || {
         run.stdout.line_starting("written")
     });
     // The program now waits for its stdin to end.
     let records = eventually("the record", || {
-        let body = http_get(&url, "/api/records.ndjson")?;
+        let body = get_from(&url, "/api/records.ndjson")?;
         (!body.trim().is_empty()).then(|| json_lines(&body))
     });
     let status: serde_json::Value =
-        serde_json::from_str(&http_get(&url, "/api/status").unwrap()).unwrap();
+        serde_json::from_str(&get_from(&url, "/api/status").unwrap()).unwrap();
     assert_eq!(status["state"], "running");
     assert_eq!(records.len(), 1);
     assert_eq!(records[0]["raw"], STALLED);
@@ -1062,16 +901,8 @@ fn output_still_in_the_pipe_after_the_program_exits_is_kept() {
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
     let mut child = cmd.spawn().expect("starting gcviz");
-    let (stdout, _) = Captured::spawn(child.stdout.take().unwrap());
     let paused = child.stderr.take().unwrap();
-    let mut run = Run {
-        child,
-        stdin: None,
-        stdout,
-        stderr: Captured::default(),
-        readers: Vec::new(),
-        also_kill: Vec::new(),
-    };
+    let mut run = Gcviz::adopt(child);
     // Nobody reads gcviz's stderr, so gcviz stops reading the program's:
     // once gcviz has reaped the program, its last lines are still in the
     // pipe, and must come out all the same.
@@ -1082,25 +913,11 @@ fn output_still_in_the_pipe_after_the_program_exits_is_kept() {
     eventually("gcviz to reap the program", || {
         (!Path::new(&format!("/proc/{pid}")).exists()).then_some(())
     });
-    let (stderr, reader) = Captured::spawn(paused);
-    run.stderr = stderr;
-    run.readers.push(reader);
+    run.read_stderr(paused);
     let out = run.finish();
     assert_eq!(out.code(), 0);
     assert_same("stderr", &out.stderr, &alone.stderr);
     assert!(out.stderr.ends_with(b"last words\n"));
-}
-
-/// `GET path` on the page's server; the body.
-fn http_get(base: &str, path: &str) -> Option<String> {
-    let hostport = base.strip_prefix("http://")?.split('/').next()?;
-    let mut s = std::net::TcpStream::connect(hostport).ok()?;
-    s.set_read_timeout(Some(PATIENCE)).ok()?;
-    write!(s, "GET {path} HTTP/1.0\r\nHost: {hostport}\r\n\r\n").ok()?;
-    let mut resp = String::new();
-    s.read_to_string(&mut resp).ok()?;
-    let (head, body) = resp.split_once("\r\n\r\n")?;
-    head.starts_with("HTTP/1.0 200").then(|| body.to_string())
 }
 
 #[test]
@@ -1108,25 +925,22 @@ fn memory_samples_appear_beside_the_trace() {
     let Some(bin) = program("wrap-signals") else {
         return;
     };
-    let mut cmd = gcviz();
+    let mut cmd = command();
     cmd.args(["-p", "0", "--exit-with-program"])
         .arg(&bin)
         .arg("memory");
-    let run = Run::start(cmd);
-    let url = eventually("the page's address", || {
-        let line = run.stderr.line_starting("gcviz: live page at ")?;
-        Some(line["gcviz: live page at ".len()..].to_string())
-    });
-    let pid = run.ready();
+    let run = run(cmd);
+    let url = run.page_url();
+    let pid = ready(&run);
     let status: serde_json::Value =
-        serde_json::from_str(&http_get(&url, "/api/status").unwrap()).unwrap();
+        serde_json::from_str(&get_from(&url, "/api/status").unwrap()).unwrap();
     assert_eq!(status["mode"], "wrap");
     assert_eq!(status["pid"], pid);
     assert_eq!(status["env"]["GODEBUG"], "gctrace=1,scavtrace=1");
     // The program holds 64 MiB; a sample taken after it said "ready" shows it.
     // The history comes as columns: one array per field, per kind.
     let rss = eventually("RSS and GC rows in the history", || {
-        let body = http_get(&url, "/api/history")?;
+        let body = get_from(&url, "/api/history")?;
         let v: serde_json::Value = serde_json::from_str(&body).ok()?;
         let kinds = &v["kinds"];
         let big_rss = kinds["rss"]["rss_kib"]

@@ -1,5 +1,7 @@
-//! Helpers shared by the integration tests.
+//! Helpers shared by the integration tests; `binary` runs the real gcviz.
 #![allow(dead_code)]
+
+pub mod binary;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -77,6 +79,20 @@ pub fn files_ending(dir: &Path, suffix: &str) -> Vec<PathBuf> {
     out
 }
 
+/// A program's writes, from the side file its `GCVIZ_APP_LOG` names
+/// (`LEN\n` and the LEN bytes, per write).
+pub fn app_writes(side: &[u8]) -> Vec<&[u8]> {
+    let mut out = Vec::new();
+    let mut at = 0;
+    while at < side.len() {
+        let nl = at + side[at..].iter().position(|&b| b == b'\n').unwrap();
+        let len: usize = std::str::from_utf8(&side[at..nl]).unwrap().parse().unwrap();
+        out.push(&side[nl + 1..nl + 1 + len]);
+        at = nl + 1 + len;
+    }
+    out
+}
+
 /// A prerequisite the test cannot run without: under `CI=true` its absence
 /// fails the test; elsewhere the test says why it is skipped.
 pub fn require(what: &str, found: Option<PathBuf>) -> Option<PathBuf> {
@@ -105,6 +121,13 @@ pub fn chromium() -> Option<PathBuf> {
         .map(PathBuf::from)
         .filter(|p| p.is_file());
     require("Chromium (GCVIZ_CHROMIUM)", found)
+}
+
+/// fixtures/programs/NAME built with the test toolchain, or `None` after
+/// saying why (a failure under CI).
+pub fn program(name: &str) -> Option<PathBuf> {
+    let source = fixtures().join("programs").join(name).join("main.go");
+    Some(go_build(&goroot()?, &source))
 }
 
 /// Builds `source` (a single-file Go `package main`) with the test

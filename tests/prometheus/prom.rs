@@ -1,16 +1,15 @@
 //! Debian's Prometheus for a test: started on loopback with its own storage,
-//! queried over its HTTP API, killed when the test ends; and the small HTTP
-//! client and waits the test needs.
+//! queried over its HTTP API, killed when the test ends; and the waits the
+//! test needs.
 
 use std::collections::BTreeMap;
-use std::io::{Read, Write};
-use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant, SystemTime};
 
 use serde_json::Value;
 
+use crate::common::binary::http_get;
 use crate::{JOB_PAGE, JOB_SIDECAR};
 
 /// A child process killed when the test ends, even by panic.
@@ -29,32 +28,6 @@ pub fn free_port() -> u16 {
         .local_addr()
         .unwrap()
         .port()
-}
-
-/// `GET path` over HTTP/1.0 with extra headers: (status, content type, body).
-pub fn http_get(addr: &str, path: &str, headers: &[(&str, &str)]) -> Option<(u16, String, String)> {
-    let mut conn = TcpStream::connect(addr).ok()?;
-    conn.set_read_timeout(Some(Duration::from_secs(30))).ok()?;
-    let mut req = format!("GET {path} HTTP/1.0\r\nHost: {addr}\r\n");
-    for (k, v) in headers {
-        req.push_str(&format!("{k}: {v}\r\n"));
-    }
-    req.push_str("\r\n");
-    conn.write_all(req.as_bytes()).ok()?;
-    let mut raw = Vec::new();
-    conn.read_to_end(&mut raw).ok()?;
-    let raw = String::from_utf8_lossy(&raw).into_owned();
-    let (head, body) = raw.split_once("\r\n\r\n")?;
-    let status = head.split_whitespace().nth(1)?.parse().ok()?;
-    let content_type = head
-        .lines()
-        .find_map(|l| {
-            let (k, v) = l.split_once(':')?;
-            k.eq_ignore_ascii_case("content-type")
-                .then(|| v.trim().to_string())
-        })
-        .unwrap_or_default();
-    Some((status, content_type, body.to_string()))
 }
 
 pub fn urlencode(s: &str) -> String {

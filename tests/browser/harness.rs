@@ -1,0 +1,68 @@
+//! What both browser test binaries do around a page: one shared Chromium,
+//! the artifacts folder, opening gcviz's page and checking that nothing
+//! went wrong on it.
+
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use serde_json::Value;
+
+use crate::cdp::{Browser, Page};
+use crate::common::{self, binary::Gcviz};
+
+/// Long enough for a loaded 2-core machine; only there so nothing hangs.
+pub const PATIENCE: Duration = Duration::from_secs(90);
+
+/// The test binary's browser, started on first use; `None` (with a SKIPPED
+/// line) when Chromium is not installed outside CI. Its log goes to
+/// target/browser-artifacts/chromium-TEST.log.
+pub fn browser() -> Option<&'static Browser> {
+    static BROWSER: OnceLock<Browser> = OnceLock::new();
+    let exe = common::chromium()?;
+    Some(BROWSER.get_or_init(|| {
+        let tmp = Path::new(env!("CARGO_TARGET_TMPDIR"));
+        let log = format!("chromium-{}.log", env!("CARGO_CRATE_NAME"));
+        Browser::launch(&exe, tmp, &artifacts().join(log))
+    }))
+}
+
+/// target/browser-artifacts/: screenshots and measurements a person can look at.
+pub fn artifacts() -> PathBuf {
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .parent()
+        .unwrap()
+        .join("browser-artifacts");
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+pub fn screenshot(page: &mut Page, name: &str) {
+    let path = artifacts().join(name);
+    page.screenshot(&path);
+    println!("screenshot: {}", path.display());
+}
+
+pub fn open(page: &mut Page, gcviz: &Gcviz) {
+    page.navigate(&gcviz.url);
+    page.wait_for(
+        "the page's first snapshot to be drawn",
+        "window.gcviz && window.gcviz.ready",
+        PATIENCE,
+    );
+}
+
+/// Nothing went wrong on the page: no console error, uncaught exception,
+/// CSP violation or failed load, and nothing the page itself noted.
+pub fn assert_clean(page: &mut Page) {
+    assert_eq!(
+        page.problems(),
+        Vec::<String>::new(),
+        "the page reported problems"
+    );
+    assert_eq!(
+        page.eval("window.gcviz.errors"),
+        Value::Array(vec![]),
+        "the page noted errors"
+    );
+}
