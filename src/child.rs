@@ -463,6 +463,8 @@ pub struct Stderr {
     packets: bool,
     /// How to turn packets off, until it is tried.
     switch: Option<Switch>,
+    /// What happened to packets, to be said once.
+    notice: Option<String>,
     /// Packets read since the pipe was last empty, and their bytes.
     run: (usize, usize),
     /// Writes a packet pipe holds.
@@ -509,6 +511,7 @@ impl Stderr {
             pipe,
             packets,
             switch,
+            notice: None,
             run: (0, 0),
             slots,
             look_every,
@@ -589,22 +592,28 @@ impl Stderr {
         match switch.packets_off() {
             Ok(()) => {
                 self.packets = false;
-                eprintln!(
-                    "gcviz: the program writes to stderr faster than gcviz reads its writes \
-                     one by one ({} in a row, the pipe three-quarters full): reading it as \
-                     bytes from now on, torn records rebuilt from the bytes alone",
+                self.notice = Some(format!(
+                    "the program writes to stderr faster than gcviz reads its writes one by \
+                     one ({} in a row, the pipe three-quarters full): reading it as bytes from \
+                     now on, torn records rebuilt from the bytes alone",
                     self.run.0
-                );
+                ));
             }
-            Err(e) => eprintln!(
-                "gcviz: the program writes to stderr faster than gcviz reads its writes one \
-                 by one, and packets could not be turned off ({e}): it may wait for gcviz"
-            ),
+            Err(e) => {
+                self.notice = Some(format!(
+                    "the program writes to stderr faster than gcviz reads its writes one by \
+                     one, and packets could not be turned off ({e}): it may wait for gcviz"
+                ))
+            }
         }
     }
 }
 
 impl Source for Stderr {
+    fn take_notice(&mut self) -> Option<String> {
+        self.notice.take()
+    }
+
     /// In packet mode, drains every write waiting in the pipe (up to what
     /// `buf` holds), one read(2) each, before it returns: the pipe's slots
     /// are freed as fast as they fill.

@@ -36,6 +36,8 @@ struct Out<W: Write> {
     /// Wall-clock times for records (crate::clock), and this chunk's arrival.
     clock: Clock,
     now_unix: f64,
+    /// The last byte of the program's text passed through.
+    last: Option<u8>,
 }
 
 /// The error ingestion ends with when the reader of its pass-through text
@@ -92,6 +94,12 @@ impl<W: Write> Sink for ChunkSink<'_, W> {
 }
 
 impl<W: Write> Out<W> {
+    /// The program's text passed through so far ends a line (or there is
+    /// none).
+    fn at_line_start(&self) -> bool {
+        self.last.is_none_or(|b| b == b'\n')
+    }
+
     /// A sink for the next chunk, holding the hub until it is dropped.
     fn sink<'a>(&'a mut self, hub: &'a Hub) -> ChunkSink<'a, W> {
         self.now_unix = crate::clock::now_unix();
@@ -104,6 +112,9 @@ impl<W: Write> Out<W> {
     /// Writes the text held for the chunk, and the record file's buffer, so
     /// that gcviz ending at any moment loses at most the chunk in progress.
     fn flush(&mut self) {
+        if let Some(&b) = self.pending.last() {
+            self.last = Some(b);
+        }
         if !self.text_failed && !self.closed && !self.pending.is_empty() {
             let res = self
                 .text
@@ -171,6 +182,7 @@ where
             let mut scanner = Scanner::default();
             let mut packets = Packets::default();
             let mut said_joined = false;
+            let mut notices: Vec<String> = Vec::new();
             let mut out = Out {
                 text,
                 pending: Vec::new(),
@@ -181,12 +193,16 @@ where
                 hub: hub.clone(),
                 clock: Clock::new(hub.clock_anchor()),
                 now_unix: 0.0,
+                last: None,
             };
             let result = loop {
                 // Held text waits for more input, never for a clock: what is
                 // decided does not depend on when the bytes arrive.
                 match rx.recv() {
-                    Ok(Ok(chunk)) => {
+                    Ok(Ok(mut chunk)) => {
+                        if let Some(n) = chunk.take_notice() {
+                            notices.push(n);
+                        }
                         let mut sink = out.sink(&hub);
                         if chunk.packets().is_empty() {
                             packets.feed_bytes(chunk.bytes(), &mut scanner, &mut sink);
@@ -198,11 +214,11 @@ where
                         drop(sink);
                         if packets.coalesced() && !said_joined {
                             said_joined = true;
-                            out.flush();
-                            eprintln!(
-                                "gcviz: the program's stderr arrives with its writes joined \
+                            notices.push(
+                                "the program's stderr arrives with its writes joined \
                                  (through a shell pipe, docker or ssh?): torn records are \
                                  rebuilt from the bytes alone"
+                                    .into(),
                             );
                         }
                         // The reader may have ended; then the buffer just goes.
@@ -212,6 +228,12 @@ where
                     Err(_) => break Ok(()),
                 }
                 out.flush();
+                // Said between the program's lines, never inside one.
+                if out.at_line_start() {
+                    for n in notices.drain(..) {
+                        crate::say(&n);
+                    }
+                }
                 if out.closed {
                     break Err(io::Error::new(io::ErrorKind::BrokenPipe, OutputClosed));
                 }
@@ -221,6 +243,9 @@ where
             sink.hub.set_stats(scanner.stats());
             drop(sink);
             out.flush();
+            for n in notices.drain(..) {
+                crate::say(&n);
+            }
             result.map(|()| scanner.stats().clone())
         })
         .expect("spawning a thread")

@@ -15,6 +15,12 @@ pub trait Source {
     /// packet pipe) pushes their lengths to `packets`, in order, summing to
     /// the count returned; a byte stream pushes nothing.
     fn read_chunk(&mut self, buf: &mut [u8], packets: &mut Vec<u32>) -> io::Result<usize>;
+
+    /// Something about the source worth telling the user, once, after the
+    /// chunk just read.
+    fn take_notice(&mut self) -> Option<String> {
+        None
+    }
 }
 
 /// A byte stream (a pipe, a file): no write boundaries.
@@ -31,6 +37,7 @@ pub struct Chunk {
     buf: Vec<u8>,
     len: usize,
     packets: Vec<u32>,
+    notice: Option<String>,
 }
 
 impl Chunk {
@@ -42,6 +49,11 @@ impl Chunk {
     /// source does not know them.
     pub fn packets(&self) -> &[u32] {
         &self.packets
+    }
+
+    /// What the source had to say after this read.
+    pub fn take_notice(&mut self) -> Option<String> {
+        self.notice.take()
     }
 }
 
@@ -63,7 +75,14 @@ pub fn read_loop(
         match input.read_chunk(&mut buf, &mut packets) {
             Ok(0) => return,
             Ok(len) => {
-                if tx.send(Ok(Chunk { buf, len, packets })).is_err() {
+                let notice = input.take_notice();
+                let chunk = Chunk {
+                    buf,
+                    len,
+                    packets,
+                    notice,
+                };
+                if tx.send(Ok(chunk)).is_err() {
                     return;
                 }
             }
