@@ -8,7 +8,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use gcviz::event::Event;
+use gcviz::trace::event::Event;
 use gcviz::trace::{Scanner, Sink};
 
 struct Count(u64, u64);

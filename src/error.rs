@@ -70,3 +70,10 @@ impl std::error::Error for Error {
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// A line on stderr that, unlike `eprintln!`, cannot panic: gcviz's
+/// stderr may be a pipe whose reader went away.
+pub fn say(msg: &str) {
+    use std::io::Write;
+    let _ = writeln!(std::io::stderr(), "gcviz: {msg}");
+}

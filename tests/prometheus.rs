@@ -174,12 +174,12 @@ fn expected(inst: &Instance, go_version: &str) -> Vec<(String, f64)> {
         (
             "gc_pause_seconds",
             "stw_ms",
-            &gcviz::metrics::PAUSE_BOUNDS_NS,
+            &gcviz::store::metrics::PAUSE_BOUNDS_NS,
         ),
         (
             "gc_mark_seconds",
             "mark_ms",
-            &gcviz::metrics::MARK_BOUNDS_NS,
+            &gcviz::store::metrics::MARK_BOUNDS_NS,
         ),
     ] {
         let ns: Vec<u64> = gcs.iter().map(|g| ms_to_ns(&g[field])).collect();
@@ -376,7 +376,10 @@ fn check_sidecar_http(addr: &str) {
         &[("Authorization", &bearer)],
     )
     .unwrap();
-    assert_eq!(dashboard.as_bytes(), gcviz::metrics::GRAFANA_DASHBOARD);
+    assert_eq!(
+        dashboard.as_bytes(),
+        gcviz::store::metrics::GRAFANA_DASHBOARD
+    );
 }
 
 /// Text format 0.0.4 (what curl gets) passes promtool's lint.
@@ -431,7 +434,8 @@ fn check_series(prom: &Prom, inst: &Instance, go_version: &str) {
 /// Grafana fills them in ("All" is a regex of every value). Returns the
 /// dashboard.
 fn check_dashboard(prom: &Prom, vars: &[(&str, &str)]) -> Value {
-    let dashboard: Value = serde_json::from_slice(gcviz::metrics::GRAFANA_DASHBOARD).unwrap();
+    let dashboard: Value =
+        serde_json::from_slice(gcviz::store::metrics::GRAFANA_DASHBOARD).unwrap();
     let defined = dashboard["templating"]["list"].as_array().unwrap();
     for (var, regex) in vars {
         let name = &var[1..];
@@ -527,12 +531,12 @@ fn check_rules(prom: &Prom, promtool: &Path, leak_addr: &str) {
 async fn without_the_page_only_metrics_and_apis_are_served() {
     use axum::body::{Body, to_bytes};
     use axum::http::{Request, header};
-    use gcviz::server::{Access, App, router};
+    use gcviz::web::server::{Access, App, router};
     use tower::ServiceExt;
 
-    let hub = gcviz::hub::Hub::new(
-        gcviz::history::HistoryLimits::default(),
-        gcviz::hub::Status::default(),
+    let hub = gcviz::store::hub::Hub::new(
+        gcviz::store::history::HistoryLimits::default(),
+        gcviz::store::hub::Status::default(),
     );
     let access = Access {
         token: Some(TOKEN.into()),

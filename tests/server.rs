@@ -10,10 +10,10 @@ use std::time::Duration;
 
 use axum::body::{Body, to_bytes};
 use axum::http::{Request, StatusCode, header};
-use gcviz::event::Event;
-use gcviz::history::HistoryLimits;
-use gcviz::hub::{Hub, Status};
-use gcviz::server::{Access, App, router};
+use gcviz::store::history::HistoryLimits;
+use gcviz::store::hub::{Hub, Status};
+use gcviz::trace::event::Event;
+use gcviz::web::server::{Access, App, router};
 use tower::ServiceExt;
 
 fn gc_event(seq: u64, live_mb: u64) -> Event {
@@ -434,7 +434,7 @@ async fn snapshot_then_live_records_then_resume_without_gaps_or_duplicates() {
 /// meanwhile still gets every record after its snapshot, once.
 #[test]
 fn pages_joining_while_chunks_are_published_miss_nothing() {
-    use gcviz::hub::Live;
+    use gcviz::store::hub::Live;
     use std::sync::Arc;
     // Fewer records than a client's buffer, so nobody can fall behind.
     const N: u64 = 8000;
@@ -629,7 +629,7 @@ fn a_connected_page_sees_the_input_end_before_gcviz_exits() {
 async fn serve_hardened(app: App) -> SocketAddr {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
-    tokio::spawn(gcviz::server::serve(listener, app));
+    tokio::spawn(gcviz::web::server::serve(listener, app));
     addr
 }
 
@@ -725,7 +725,7 @@ fn get_status(addr: SocketAddr) -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn idle_connections_are_capped_and_the_oldest_make_room() {
-    use gcviz::server::MAX_CONNECTIONS;
+    use gcviz::web::server::MAX_CONNECTIONS;
     let addr = serve_hardened(App::new(hub_with(1, HistoryLimits::default()), loopback())).await;
     // Client and server ends both live in this process: room for both.
     use rustix::process::{Resource, Rlimit, getrlimit, setrlimit};
@@ -802,7 +802,7 @@ fn try_page(addr: SocketAddr) -> Option<SseClient> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn pages_that_never_read_give_their_place_to_one_that_does() {
-    use gcviz::server::MAX_CLIENTS;
+    use gcviz::web::server::MAX_CLIENTS;
     let hub = hub_with(0, HistoryLimits::default());
     let addr = serve_hardened(App::new(hub.clone(), loopback())).await;
     let stalled: Vec<TcpStream> = tokio::task::spawn_blocking(move || {

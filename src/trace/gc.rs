@@ -8,7 +8,7 @@ use nom::error::{Error, ErrorKind};
 use nom::{IResult, Parser};
 
 use super::num::{In, decimal, joined, lit, opt_lit, uint};
-use crate::event::{Gc, GcFormat, LegacyFormat, LegacyGc};
+use crate::trace::event::{Gc, GcFormat, LegacyFormat, LegacyGc};
 
 fn fail<T>(i: In) -> IResult<In, T> {
     Err(nom::Err::Error(Error::new(i, ErrorKind::Verify)))

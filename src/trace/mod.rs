@@ -3,6 +3,9 @@
 //! records in raw stderr bytes, repairs torn ones and hands everything else
 //! back as pass-through text.
 
+pub mod analysis;
+pub mod clock;
+pub mod event;
 mod gc;
 mod num;
 mod packets;
@@ -20,7 +23,7 @@ use memchr::memmem;
 use nom::Parser;
 use nom::combinator::all_consuming;
 
-use crate::event::Record;
+use crate::trace::event::Record;
 
 /// Parses one whole record (no newline, no other text). `None` when the text
 /// is not exactly one runtime record.
@@ -73,8 +76,8 @@ pub(crate) fn gc_line(text: &[u8], line_len: &mut usize) -> Option<Record> {
 
 macro_rules! into_record {
     ($($t:ident),*) => {$(
-        impl From<crate::event::$t> for Record {
-            fn from(v: crate::event::$t) -> Self {
+        impl From<crate::trace::event::$t> for Record {
+            fn from(v: crate::trace::event::$t) -> Self {
                 Record::$t(v)
             }
         }
@@ -82,8 +85,8 @@ macro_rules! into_record {
 }
 into_record!(Gc, Scav, Scvg, ScvgReleased, GcForced);
 
-impl From<crate::event::LegacyGc> for Record {
-    fn from(v: crate::event::LegacyGc) -> Self {
+impl From<crate::trace::event::LegacyGc> for Record {
+    fn from(v: crate::trace::event::LegacyGc) -> Self {
         Record::LegacyGc(Box::new(v))
     }
 }

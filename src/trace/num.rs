@@ -10,7 +10,7 @@ use nom::combinator::{map_opt, opt};
 use nom::error::{Error, ErrorKind};
 use nom::{IResult, Parser};
 
-use crate::event::Terms;
+use crate::trace::event::Terms;
 
 pub type In<'a> = &'a [u8];
 

@@ -144,7 +144,7 @@ fn is_number(piece: Piece, b: &[u8]) -> bool {
 struct Discard;
 
 impl Sink for Discard {
-    fn record(&mut self, _: std::sync::Arc<crate::event::Event>) {}
+    fn record(&mut self, _: std::sync::Arc<crate::trace::event::Event>) {}
     fn text(&mut self, _: &[u8]) {}
 }
 
@@ -677,8 +677,8 @@ mod tests {
     use proptest::prelude::*;
 
     use super::*;
-    use crate::event::Event;
     use crate::trace::Stats;
+    use crate::trace::event::Event;
 
     #[derive(Default, Debug, PartialEq)]
     struct Out {

@@ -5,7 +5,7 @@
 
 use std::sync::OnceLock;
 
-use crate::event::{GcFormat, ScavFormat};
+use crate::trace::event::{GcFormat, ScavFormat};
 
 /// One print argument of a runtime record.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -748,7 +748,7 @@ fn rival_score(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::event::GcFormat;
+    use crate::trace::event::GcFormat;
 
     fn any(_: u64) -> bool {
         true

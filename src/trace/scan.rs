@@ -16,8 +16,8 @@ use super::progress::Progress;
 use super::repair::{self, Alignment, Constraints};
 use super::shapes::plausible;
 use super::{Anchors, gc_line, is_other_runtime_line, parse_record};
-use crate::analysis::Analysis;
-use crate::event::{Event, GcFormat, Record, ScavFormat};
+use crate::trace::analysis::Analysis;
+use crate::trace::event::{Event, GcFormat, Record, ScavFormat};
 
 /// Where the scanner's output goes.
 pub trait Sink {

@@ -8,7 +8,7 @@ use nom::combinator::{map, opt, value};
 use nom::{IResult, Parser};
 
 use super::num::{In, hex, int, lit, opt_lit, uint};
-use crate::event::{GcForced, Scav, ScavFormat, Scvg, ScvgReleased};
+use crate::trace::event::{GcForced, Scav, ScavFormat, Scvg, ScvgReleased};
 
 /// `scav 0 KiB work (bg), 6256 KiB work (eager), 26056 KiB now, 99% util (forced)` (1.21+),
 /// `scav 3 5096 KiB work, 21920 KiB total, 99% util [controller reset]` (1.15-1.18),

@@ -9,7 +9,7 @@
 
 use std::ops::Range;
 
-use crate::event::Gc;
+use crate::trace::event::Gc;
 
 /// The number shapes of record pieces.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -6,7 +6,7 @@ pub mod binary;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use gcviz::event::Event;
+use gcviz::trace::event::Event;
 use gcviz::trace::{Scanner, Sink, Stats};
 
 /// Collects a scanner's output.

@@ -4,7 +4,7 @@
 
 use std::sync::Arc;
 
-use gcviz::event::Event;
+use gcviz::trace::event::Event;
 use gcviz::trace::{Scanner, Sink};
 use libfuzzer_sys::fuzz_target;
 

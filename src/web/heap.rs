@@ -8,9 +8,9 @@ use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
 
-use super::App;
-use crate::pprof::diff::{self, Order};
-use crate::pprof::store::{Goroutines, Meta};
+use super::server::App;
+use crate::profile::diff::{self, Order};
+use crate::profile::store::{Goroutines, Meta};
 
 /// Rows of a diff unless the page asks for more (at most [`MAX_ROWS`]).
 const DEFAULT_ROWS: usize = 50;
@@ -34,7 +34,7 @@ struct ProfileList {
     profiles: Vec<Meta>,
     /// Profiles dropped to keep the bound (the first and newest always stay).
     thinned: u64,
-    pprof: Option<crate::pprof::PprofStatus>,
+    pprof: Option<crate::profile::PprofStatus>,
 }
 
 /// `/api/heap/profiles`: the profiles kept, oldest first, with their times

@@ -23,7 +23,7 @@ use signal_hook::low_level::siginfo::{Cause, Origin};
 use tokio::sync::oneshot;
 
 use crate::error::{Error, Result};
-use crate::reader::Source;
+use crate::input::reader::Source;
 
 /// The signals gcviz passes on to the program.
 pub const FORWARDED: [i32; 4] = [SIGINT, SIGTERM, SIGHUP, SIGQUIT];
@@ -420,7 +420,7 @@ fn forward_signals(mut signals: SignalsInfo<WithOrigin>, alive: Alive) {
                     let (sig, what) = match decide(signal, delivered, interrupts) {
                         Action::Forward(s) => (Signal::from_named_raw(s), "forward"),
                         Action::Kill => {
-                            crate::say(&format!(
+                            crate::error::say(&format!(
                                 "Ctrl-C {interrupts} times: killing the program (SIGKILL)"
                             ));
                             (Some(Signal::KILL), "kill")
@@ -434,7 +434,7 @@ fn forward_signals(mut signals: SignalsInfo<WithOrigin>, alive: Alive) {
                     }
                 });
                 if forwarded.is_none() && signal != SIGINT {
-                    crate::record::flush();
+                    crate::input::record::flush();
                     let _ = signal_hook::low_level::emulate_default_handler(signal);
                 }
             }

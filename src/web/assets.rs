@@ -13,7 +13,7 @@ macro_rules! module {
         (
             concat!("/", $name),
             JS,
-            include_bytes!(concat!("../web/", $name)),
+            include_bytes!(concat!("../../web/", $name)),
         )
     };
 }
@@ -23,7 +23,7 @@ pub const ASSETS: &[(&str, &str, &[u8])] = &[
     (
         "/",
         "text/html; charset=utf-8",
-        include_bytes!("../web/index.html"),
+        include_bytes!("../../web/index.html"),
     ),
     module!("app.js"),
     module!("state.js"),
@@ -40,32 +40,32 @@ pub const ASSETS: &[(&str, &str, &[u8])] = &[
     (
         "/heap.js",
         "text/javascript; charset=utf-8",
-        include_bytes!("../web/heap.js"),
+        include_bytes!("../../web/heap.js"),
     ),
     (
         "/heap.css",
         "text/css; charset=utf-8",
-        include_bytes!("../web/heap.css"),
+        include_bytes!("../../web/heap.css"),
     ),
     (
         "/style.css",
         "text/css; charset=utf-8",
-        include_bytes!("../web/style.css"),
+        include_bytes!("../../web/style.css"),
     ),
     (
         "/vendor/uPlot.iife.min.js",
         JS,
-        include_bytes!("../web/vendor/uPlot.iife.min.js"),
+        include_bytes!("../../web/vendor/uPlot.iife.min.js"),
     ),
     (
         "/vendor/uPlot.min.css",
         "text/css; charset=utf-8",
-        include_bytes!("../web/vendor/uPlot.min.css"),
+        include_bytes!("../../web/vendor/uPlot.min.css"),
     ),
     (
         "/vendor/uPlot-LICENSE",
         "text/plain; charset=utf-8",
-        include_bytes!("../web/vendor/uPlot-LICENSE"),
+        include_bytes!("../../web/vendor/uPlot-LICENSE"),
     ),
 ];
 

@@ -21,8 +21,8 @@ use std::sync::Arc;
 
 use serde::Serialize;
 
-use crate::event::{Event, Record};
-use crate::rss_sample::RssSample;
+use crate::store::rss_sample::RssSample;
+use crate::trace::event::{Event, Record};
 
 /// What one plotted point holds: the fields the page draws, by name.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]
@@ -31,7 +31,7 @@ pub struct Row {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub seq: Option<u64>,
     pub t_s: f64,
-    /// Wall-clock time, Unix seconds (see `crate::clock`), when known.
+    /// Wall-clock time, Unix seconds (see `crate::trace::clock`), when known.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub wall_s: Option<f64>,
     /// Set when the row is one of the cycles that stand for a folded run of
@@ -615,7 +615,7 @@ impl Stamped {
         {
             s.pop();
             s.push_str(",\"wall_s\":");
-            crate::snapshot::write_number(&mut s, w);
+            crate::store::snapshot::write_number(&mut s, w);
             s.push('}');
         }
         s
@@ -874,7 +874,7 @@ fn merge_duplicates(mut rows: Vec<Row>) -> Vec<Row> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::event::Gc;
+    use crate::trace::event::Gc;
     use crate::trace::parse_record;
 
     fn gc_event(seq: u64, live: u64) -> Arc<Event> {

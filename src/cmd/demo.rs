@@ -5,8 +5,13 @@
 use std::io::Write;
 use std::time::{Duration, Instant};
 
+use super::{apply_marks, keep_serving, let_pages_see_the_end, new_hub, serve_until_interrupted};
+use crate::error::{Error, Result};
+use crate::input::ingest;
+use crate::web::serve;
+
 /// The bundled trace (fixtures/demo/service.log, recorded with regen.sh).
-pub const TRACE: &[u8] = include_bytes!("../fixtures/demo/service.log");
+pub const TRACE: &[u8] = include_bytes!("../../fixtures/demo/service.log");
 
 /// When a line should appear: a gc line's `@T s`, seconds since start.
 fn line_time(line: &[u8]) -> Option<f64> {
@@ -38,6 +43,25 @@ pub fn replay(mut out: impl Write, speed: f64) {
             return;
         }
     }
+}
+
+/// `gcviz demo`: the bundled trace at its recorded pace.
+pub async fn run(args: crate::cli::DemoArgs) -> Result<u8> {
+    let hub = new_hub("demo", Some("gcviz demo (bundled Go 1.27 trace)".into()));
+    apply_marks(&args.serve, &hub)?;
+    let url = serve::start(&args.serve, hub.clone()).await?;
+    let (reader, writer) = std::io::pipe().map_err(Error::Read)?;
+    let speed = args.speed;
+    std::thread::spawn(move || replay(writer, speed));
+    let done = ingest::spawn(reader, std::io::sink(), hub.clone(), None);
+    tokio::task::spawn_blocking(move || done.join()).await.ok();
+    hub.update_status(true, |s| s.state = "eof");
+    if keep_serving(&args.serve) {
+        serve_until_interrupted(&url, "the demo trace ended").await;
+    } else {
+        let_pages_see_the_end(&hub).await;
+    }
+    Ok(0)
 }
 
 #[cfg(test)]

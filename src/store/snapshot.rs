@@ -21,12 +21,12 @@
 //! folded run (a summary), holding only the fields of which it is the run's
 //! first, last, least or greatest; `cycles`, `from_s` and `to_s`: the run it
 //! stands for (null for a record shown whole).
-//! The other arrays are the fields of [`crate::history::Values`], under the
+//! The other arrays are the fields of [`crate::store::history::Values`], under the
 //! names and units of `gcviz parse`.
 
 use std::fmt::Write as _;
 
-use crate::history::{Row, Values};
+use crate::store::history::{Row, Values};
 
 /// `flags` bits.
 pub const FORCED: u8 = 1;
@@ -231,7 +231,7 @@ pub fn columns_json(rows: &[Row]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::history::Field;
+    use crate::store::history::Field;
 
     fn row(kind: &'static str, t_s: f64, fields: &[(Field, f64)]) -> Row {
         let mut values = Values::default();
@@ -290,7 +290,7 @@ mod tests {
             kind: "gc",
             t_s: 0.3,
             seq: Some(9),
-            summary: Some(crate::history::Span {
+            summary: Some(crate::store::history::Span {
                 from_s: 0.25,
                 to_s: 0.5,
                 cycles: 7,

@@ -11,10 +11,10 @@ use futures_util::FutureExt;
 use tokio::sync::broadcast::{self, error::RecvError, error::TryRecvError};
 use tokio::task::JoinHandle;
 
-use crate::child::Alive;
-use crate::event::Record;
-use crate::hub::{Hub, Live};
-use crate::rss_sample::RssSample;
+use crate::input::child::Alive;
+use crate::store::hub::{Hub, Live};
+use crate::store::rss_sample::RssSample;
+use crate::trace::event::Record;
 
 /// The steady sampling rate: twice a second.
 const PERIOD: Duration = Duration::from_millis(500);

@@ -8,13 +8,15 @@ use std::os::unix::process::ExitStatusExt;
 use std::process::ExitStatus;
 use std::sync::Arc;
 
+use super::{
+    hint_later_if_no_trace, keep_serving, let_pages_see_the_end, new_hub, record_file,
+    serve_until_interrupted, write_failed,
+};
 use crate::cli::ServeArgs;
 use crate::error::{Error, Result};
-use crate::pprof::discover;
-use crate::{
-    buildinfo, child, hint_later_if_no_trace, ingest, keep_serving, let_pages_see_the_end, new_hub,
-    record, record_file, rss, serve, serve_until_interrupted, write_failed,
-};
+use crate::input::pprof::discover;
+use crate::input::{buildinfo, child, ingest, record, rss};
+use crate::web::serve;
 
 const HINT: &str =
     "no GC trace seen: is it a Go program? (gcviz reads the GC trace from its stderr)";
@@ -64,8 +66,8 @@ pub async fn run(args: ServeArgs, program: Vec<OsString>) -> Result<u8> {
     if let Some(path) = &args.record {
         record::check(path)?;
     }
-    crate::apply_marks(&args, &hub)?;
-    crate::check_pprof(&args)?;
+    super::apply_marks(&args, &hub)?;
+    super::check_pprof(&args)?;
     let url = if args.no_server {
         None
     } else {
@@ -79,9 +81,9 @@ pub async fn run(args: ServeArgs, program: Vec<OsString>) -> Result<u8> {
     hub.update_status(true, |s| s.pid = Some(running.pid));
     let sampler = rss::spawn_for_child(running.alive.clone(), running.started, hub.clone());
     let alive = running.alive.clone();
-    let listening: crate::pprof::sampler::Listening =
+    let listening: crate::input::pprof::sampler::Listening =
         Arc::new(move || alive.with(discover::listening).unwrap_or_default());
-    let profiler = crate::start_pprof(&args, Some(listening), Some(running.started), &hub);
+    let profiler = super::start_pprof(&args, Some(listening), Some(running.started), &hub);
     let reader = ingest::spawn_source(running.stderr, std::io::stderr(), hub.clone(), record);
     let status = running
         .exit

@@ -20,11 +20,11 @@ use tokio::sync::broadcast::error::RecvError;
 use tokio::task::JoinHandle;
 
 use super::http::{self, Endpoint};
-use super::pace::Pace;
-use super::store::{Goroutines, Reason};
-use super::{PprofStatus, proto, reduce};
-use crate::event::Record;
-use crate::hub::{Hub, Live};
+use crate::profile::pace::Pace;
+use crate::profile::store::{Goroutines, Reason};
+use crate::profile::{PprofStatus, proto, reduce};
+use crate::store::hub::{Hub, Live};
+use crate::trace::event::Record;
 
 /// Deadline of one fetch.
 pub const FETCH_TIMEOUT: Duration = Duration::from_secs(5);
@@ -73,7 +73,7 @@ async fn run(cfg: Config, hub: Hub) {
         Source::Url(url) => match resolve(url).await {
             Ok(ep) => ep,
             Err(e) => {
-                crate::say(&format!("pprof: {e}; no heap profiles"));
+                crate::error::say(&format!("pprof: {e}; no heap profiles"));
                 set_status(&hub, |p| {
                     p.state = "failing";
                     p.error = Some(e);
@@ -91,7 +91,7 @@ async fn run(cfg: Config, hub: Hub) {
         Source::Discover(_) => "found",
     };
     let url = ep.url();
-    crate::say(&format!(
+    crate::error::say(&format!(
         "pprof: {how} {url}: heap profile and goroutine count every {} s{}",
         every.as_secs_f64(),
         if how == "found" {
@@ -116,7 +116,7 @@ async fn run(cfg: Config, hub: Hub) {
         let wait = match sample(&ep, &hub, &cfg, reason).await {
             Ok(heap_live_mb) => {
                 if pace.failures() > 0 {
-                    crate::say(&format!("pprof: {url} answers again"));
+                    crate::error::say(&format!("pprof: {url} answers again"));
                 }
                 set_status(&hub, |p| {
                     p.state = "found";
@@ -130,7 +130,7 @@ async fn run(cfg: Config, hub: Hub) {
                 let wait = pace.failure();
                 // Said once per run of failures, not once per failure.
                 if pace.failures() == 1 {
-                    crate::say(&format!(
+                    crate::error::say(&format!(
                         "pprof: {e}; trying again in {} s, then less often",
                         (wait.as_secs_f64() * 10.0).round() / 10.0
                     ));
@@ -211,7 +211,7 @@ async fn sample(
         .await
         .map_err(|e| format!("{}heap: {e}", ep.url()))?;
     let t_s = now_t_s(cfg, hub);
-    let wall_s = crate::clock::now_unix();
+    let wall_s = crate::trace::clock::now_unix();
     let raw: Arc<[u8]> = Arc::from(&raw[..]);
     let bytes = raw.clone();
     // Inflating and decoding a large profile takes a while: off the runtime's workers.
@@ -236,7 +236,7 @@ async fn sample(
     })?;
     hub.add_goroutines(Goroutines::new(
         now_t_s(cfg, hub),
-        crate::clock::now_unix(),
+        crate::trace::clock::now_unix(),
         count,
     ));
     Ok(heap_live_mb)

@@ -9,16 +9,16 @@ use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 use serde::Serialize;
 use tokio::sync::broadcast;
 
-use crate::clock::Anchor;
-use crate::event::Event;
-use crate::history::{History, HistoryLimits, Row, Stamped};
-use crate::marks::{Mark, Marks};
-use crate::metrics::Totals;
-use crate::pprof::PprofStatus;
-use crate::pprof::reduce::Reduced;
-use crate::pprof::store::{Goroutines, Meta, Reason, Store};
-use crate::rss_sample::RssSample;
+use crate::profile::PprofStatus;
+use crate::profile::reduce::Reduced;
+use crate::profile::store::{Goroutines, Meta, Reason, Store};
+use crate::store::history::{History, HistoryLimits, Row, Stamped};
+use crate::store::marks::{Mark, Marks};
+use crate::store::metrics::Totals;
+use crate::store::rss_sample::RssSample;
 use crate::trace::Stats;
+use crate::trace::clock::Anchor;
+use crate::trace::event::Event;
 
 /// What the page shows in its header.
 #[derive(Debug, Clone, Default, Serialize, PartialEq)]
@@ -359,7 +359,7 @@ impl Hub {
 
     /// The live heap of the newest gc record kept whole.
     pub fn latest_heap_live_mb(&self) -> Option<u64> {
-        use crate::event::Record;
+        use crate::trace::event::Record;
         self.state()
             .history
             .recent()

@@ -19,7 +19,7 @@
 
 use serde::Serialize;
 
-use crate::history::{Field, Row};
+use crate::store::history::{Field, Row};
 
 /// One field over time, in time order.
 #[derive(Debug, Default, Clone)]

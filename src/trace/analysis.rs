@@ -4,7 +4,7 @@
 
 use std::collections::VecDeque;
 
-use crate::event::{Gc, Window};
+use crate::trace::event::{Gc, Window};
 
 /// Cycles kept at most, whatever their timestamps say (a trace whose clock
 /// stands still must not grow this without bound).
@@ -80,7 +80,7 @@ impl Analysis {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::event::Record;
+    use crate::trace::event::Record;
     use crate::trace::parse_record;
 
     fn gc_at(n: u64, at: &str, cpu: &str) -> Gc {

@@ -6,10 +6,10 @@ use std::io::{self, BufWriter, Read, Write};
 use std::sync::Arc;
 
 use crate::cli::ParseArgs;
-use crate::clock::{Anchor, Clock};
 use crate::error::{Error, Result};
-use crate::event::Event;
-use crate::history::Stamped;
+use crate::store::history::Stamped;
+use crate::trace::clock::{Anchor, Clock};
+use crate::trace::event::Event;
 use crate::trace::{Scanner, Sink, Stats};
 
 /// Writes records as NDJSON and, optionally, the pass-through text.
@@ -17,7 +17,7 @@ struct NdjsonSink<W: Write, P: Write> {
     out: Option<W>,
     passthrough: Option<P>,
     error: Option<io::Error>,
-    /// `wall_s` from the log's own line timestamps (crate::clock).
+    /// `wall_s` from the log's own line timestamps (crate::trace::clock).
     clock: Clock,
 }
 

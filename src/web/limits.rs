@@ -15,7 +15,7 @@ use hyper::body::Incoming;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use tower::Service as _;
 
-use super::MAX_CLIENTS;
+use super::server::MAX_CLIENTS;
 
 /// TCP connections held at once, idle ones included: far below the file
 /// descriptor limit. When all are taken, a new connection closes the oldest

@@ -8,10 +8,10 @@ use std::sync::Arc;
 use std::sync::mpsc;
 use std::thread::{self, JoinHandle};
 
-use crate::clock::Clock;
-use crate::event::Event;
-use crate::hub::{Hub, Publisher};
-use crate::reader::{self, Source};
+use crate::input::reader::{self, Source};
+use crate::store::hub::{Hub, Publisher};
+use crate::trace::clock::Clock;
+use crate::trace::event::Event;
 use crate::trace::{Packets, Scanner, Sink, Stats};
 
 /// Chunks waiting between the reader and the parser.
@@ -33,7 +33,7 @@ struct Out<W: Write> {
     record_failed: Option<io::Error>,
     /// Where write failures are reported (the page's status).
     hub: Hub,
-    /// Wall-clock times for records (crate::clock), and this chunk's arrival.
+    /// Wall-clock times for records (crate::trace::clock), and this chunk's arrival.
     clock: Clock,
     now_unix: f64,
     /// The last byte of the program's text passed through.
@@ -63,7 +63,7 @@ pub fn output_closed(e: &io::Error) -> bool {
 /// be written.
 fn report(hub: &Hub, what: &str, e: &io::Error) {
     let msg = format!("cannot write {what}: {e}; gcviz stopped writing it");
-    crate::say(&msg);
+    crate::error::say(&msg);
     hub.update_status(true, |s| s.errors.push(msg));
 }
 
@@ -102,7 +102,7 @@ impl<W: Write> Out<W> {
 
     /// A sink for the next chunk, holding the hub until it is dropped.
     fn sink<'a>(&'a mut self, hub: &'a Hub) -> ChunkSink<'a, W> {
-        self.now_unix = crate::clock::now_unix();
+        self.now_unix = crate::trace::clock::now_unix();
         ChunkSink {
             out: self,
             hub: hub.publisher(),
@@ -231,7 +231,7 @@ where
                 // Said between the program's lines, never inside one.
                 if out.at_line_start() {
                     for n in notices.drain(..) {
-                        crate::say(&n);
+                        crate::error::say(&n);
                     }
                 }
                 if out.closed {
@@ -244,7 +244,7 @@ where
             drop(sink);
             out.flush();
             for n in notices.drain(..) {
-                crate::say(&n);
+                crate::error::say(&n);
             }
             result.map(|()| scanner.stats().clone())
         })

@@ -21,11 +21,9 @@ use serde::Deserialize;
 use tokio_stream::wrappers::BroadcastStream;
 use tokio_stream::wrappers::errors::BroadcastStreamRecvError;
 
-use crate::hub::{Hub, Live};
-use crate::{metrics, snapshot, web};
-
-mod heap;
-mod limits;
+use super::{assets, heap, limits};
+use crate::store::hub::{Hub, Live};
+use crate::store::{metrics, snapshot};
 
 use limits::{Client, Clients, Conn, Streaming, watched};
 pub use limits::{HEADER_TIMEOUT, MAX_CONNECTIONS};
@@ -132,7 +130,7 @@ async fn guard(State(app): State<App>, req: Request, next: Next) -> Response {
         return (StatusCode::FORBIDDEN, "gcviz: this Host is not allowed\n").into_response();
     }
     let path = req.uri().path();
-    let public = web::asset(path).is_some();
+    let public = assets::asset(path).is_some();
     let api = !public;
     if !public
         && let Some(token) = &app.access.token
@@ -193,7 +191,7 @@ fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
 
 async fn static_file(req: Request) -> Response {
     let path = req.uri().path();
-    match web::asset(path) {
+    match assets::asset(path) {
         Some((ct, body)) => (
             [
                 (header::CONTENT_TYPE, ct),
@@ -217,8 +215,8 @@ fn json<T: serde::Serialize + ?Sized>(data: &T) -> String {
 /// The first event of a fresh stream: `{"status":…,"next_seq":N,"kinds":…}`
 /// with the rows in the compact form of [`snapshot`].
 fn snapshot_event(
-    status: &crate::hub::Status,
-    rows: &[crate::history::Row],
+    status: &crate::store::hub::Status,
+    rows: &[crate::store::history::Row],
     next: u64,
 ) -> SseEvent {
     let status = serde_json::to_string(status).unwrap_or_else(|_| "null".into());
@@ -231,11 +229,11 @@ fn snapshot_event(
     SseEvent::default().event("snapshot").data(data)
 }
 
-fn record_event(e: &crate::history::Stamped) -> SseEvent {
+fn record_event(e: &crate::store::history::Stamped) -> SseEvent {
     record_sse(e, &e.json())
 }
 
-fn record_sse(e: &crate::event::Event, json: &str) -> SseEvent {
+fn record_sse(e: &crate::trace::event::Event, json: &str) -> SseEvent {
     SseEvent::default()
         .event("record")
         .data(json)
@@ -246,7 +244,7 @@ fn record_sse(e: &crate::event::Event, json: &str) -> SseEvent {
 struct RssRecord<'a> {
     kind: &'static str,
     #[serde(flatten)]
-    sample: &'a crate::rss_sample::RssSample,
+    sample: &'a crate::store::rss_sample::RssSample,
 }
 
 /// `/events`: a snapshot (or, with `Last-Event-ID`, the records missed), then
@@ -303,7 +301,7 @@ async fn events(
                 Ok(Live::Record(e)) if e.seq >= next_seq => {
                     next_seq = e.seq + 1;
                     // Made once for all pages.
-                    Some(record_sse(&e, e.wire(crate::history::Stamped::json)))
+                    Some(record_sse(&e, e.wire(crate::store::history::Stamped::json)))
                 }
                 Ok(Live::Record(_)) => None,
                 Ok(Live::Rss(s)) => Some(json_event(
@@ -384,7 +382,7 @@ async fn history(State(app): State<App>, Query(q): Query<HistoryQuery>) -> Respo
 }
 
 /// `/api/verdict?from_s=&to_s=`: the headline for a time range (the whole
-/// run by default) with its evidence; see `crate::verdict`.
+/// run by default) with its evidence; see `crate::store::verdict`.
 async fn verdict(State(app): State<App>, Query(q): Query<HistoryQuery>) -> Response {
     let rows = app.hub.rows(
         q.from_s.unwrap_or(f64::MIN),
@@ -392,8 +390,8 @@ async fn verdict(State(app): State<App>, Query(q): Query<HistoryQuery>) -> Respo
         q.points.unwrap_or(SNAPSHOT_POINTS).clamp(2, 20_000),
     );
     let limit = app.hub.status().env.GOMEMLIMIT;
-    let input = crate::verdict::Input::from_rows(&rows, limit.as_deref());
-    axum::Json(crate::verdict::verdict(&input)).into_response()
+    let input = crate::store::verdict::Input::from_rows(&rows, limit.as_deref());
+    axum::Json(crate::store::verdict::verdict(&input)).into_response()
 }
 
 /// Changes need the page's own `X-Gcviz: 1` header: another site's form or

@@ -25,9 +25,9 @@ use std::fmt::Write as _;
 use axum::http::{HeaderMap, HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 
-use crate::event::{Event, Record};
-use crate::hub::{Hub, Status};
-use crate::rss_sample::RssSample;
+use crate::store::hub::{Hub, Status};
+use crate::store::rss_sample::RssSample;
+use crate::trace::event::{Event, Record};
 
 const MIB: u64 = 1 << 20;
 const KIB: u64 = 1 << 10;
@@ -541,7 +541,7 @@ pub fn response(hub: &Hub, headers: &HeaderMap) -> Response {
 
 /// The Grafana dashboard for a fleet of gcviz instances, served at
 /// `/api/grafana-dashboard.json`.
-pub const GRAFANA_DASHBOARD: &[u8] = include_bytes!("../web/grafana-dashboard.json");
+pub const GRAFANA_DASHBOARD: &[u8] = include_bytes!("../../web/grafana-dashboard.json");
 
 pub fn grafana_dashboard() -> Response {
     (

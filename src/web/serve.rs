@@ -6,8 +6,8 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 
 use crate::cli::ServeArgs;
 use crate::error::{Error, Result};
-use crate::hub::Hub;
-use crate::server::{self, Access, App};
+use crate::store::hub::Hub;
+use crate::web::server::{self, Access, App};
 
 /// The shortest token accepted: a guessable token is no protection.
 pub const MIN_TOKEN: usize = 16;
