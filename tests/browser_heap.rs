@@ -5,55 +5,28 @@
 //! download; a goroutine leak makes the goroutine chart climb. See
 //! tests/browser.rs for how the browser is driven.
 
+// Shared with tests/browser.rs, which uses more of them.
 #[allow(dead_code)]
 #[path = "browser/cdp.rs"]
 mod cdp;
 mod common;
 #[allow(dead_code)]
-#[path = "browser/gcviz.rs"]
-mod gcviz;
+#[path = "browser/harness.rs"]
+mod harness;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Stdio;
-use std::sync::OnceLock;
 use std::time::Duration;
 
-use cdp::{Browser, Page};
-use gcviz::Gcviz;
-use serde_json::{Value, json};
-
-const PATIENCE: Duration = Duration::from_secs(90);
-
-fn browser() -> Option<&'static Browser> {
-    static BROWSER: OnceLock<Browser> = OnceLock::new();
-    let exe = common::chromium()?;
-    Some(BROWSER.get_or_init(|| {
-        let tmp = Path::new(env!("CARGO_TARGET_TMPDIR"));
-        Browser::launch(&exe, tmp, &artifacts().join("chromium-heap.log"))
-    }))
-}
-
-fn artifacts() -> PathBuf {
-    let dir = Path::new(env!("CARGO_TARGET_TMPDIR"))
-        .parent()
-        .unwrap()
-        .join("browser-artifacts");
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
-
-fn service() -> Option<PathBuf> {
-    let goroot = common::goroot()?;
-    Some(common::go_build(
-        &goroot,
-        &common::fixtures().join("programs/pprofservice/main.go"),
-    ))
-}
+use cdp::Browser;
+use common::binary::{self, Gcviz};
+use common::program;
+use harness::{PATIENCE, assert_clean, browser, open, readme_screenshot};
 
 /// gcviz wrapping the service in `mode`, no pprof flag but a short period;
 /// the service runs until its stdin (held by the returned Gcviz) closes.
 fn wrap_service(bin: &Path, mode: &str) -> Gcviz {
-    let mut cmd = gcviz::command();
+    let mut cmd = binary::command();
     cmd.args(["--keep-serving", "-p", "0", "--pprof-every", "1", "--"])
         .arg(bin)
         .args(["-mode", mode])
@@ -61,57 +34,11 @@ fn wrap_service(bin: &Path, mode: &str) -> Gcviz {
     Gcviz::start(cmd)
 }
 
-fn open(page: &mut Page, gcviz: &Gcviz) {
-    page.navigate(&gcviz.url);
-    page.wait_for(
-        "the page's first snapshot to be drawn",
-        "window.gcviz && window.gcviz.ready",
-        PATIENCE,
-    );
-}
-
-fn assert_clean(page: &mut Page) {
-    assert_eq!(page.problems(), Vec::<String>::new(), "page problems");
-    assert_eq!(
-        page.eval("window.gcviz.errors"),
-        Value::Array(vec![]),
-        "the page noted errors"
-    );
-}
-
-/// The README's picture: the page from the top down to the heap panel,
-/// 1100 pixels wide. Into web/screenshots/ when GCVIZ_SCREENSHOTS=1.
-fn panel_screenshot(page: &mut Page, name: &str) {
-    page.call(
-        "Emulation.setDeviceMetricsOverride",
-        json!({ "width": 1100, "height": 760, "deviceScaleFactor": 1, "mobile": false }),
-    );
-    page.eval("new Promise(r => requestAnimationFrame(() => requestAnimationFrame(r)))");
-    let bottom = page
-        .eval("Math.ceil(document.getElementById('heap').getBoundingClientRect().bottom + window.scrollY + 8)")
-        .as_f64()
-        .unwrap();
-    let res = page.call(
-        "Page.captureScreenshot",
-        json!({ "format": "png", "captureBeyondViewport": true,
-                "clip": { "x": 0, "y": 0, "width": 1100, "height": bottom, "scale": 1 } }),
-    );
-    let png = cdp::base64_decode(res["data"].as_str().unwrap());
-    let dir = if std::env::var_os("GCVIZ_SCREENSHOTS").is_some_and(|v| v == "1") {
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("web/screenshots")
-    } else {
-        artifacts()
-    };
-    let path = dir.join(name);
-    std::fs::write(&path, png).unwrap();
-    println!("screenshot: {}", path.display());
-}
-
 /// Issue 14, done when: with no flag, the page shows which function's
 /// in-use memory grew between two moments picked on the chart.
 #[test]
 fn dragging_two_moments_on_the_memory_chart_names_the_leaking_function_first() {
-    let (Some(browser), Some(bin)) = (browser(), service()) else {
+    let (Some(browser), Some(bin)) = (browser(), program("pprofservice")) else {
         return;
     };
     let gcviz = wrap_service(&bin, "leak");
@@ -207,14 +134,14 @@ fn dragging_two_moments_on_the_memory_chart_names_the_leaking_function_first() {
     }
     page.click("#heap-rows .heap-row summary"); // folded again for the picture
     page.eval("window.scrollTo(0, 0)");
-    panel_screenshot(&mut page, "heap-profiles.png");
+    readme_screenshot(&mut page, "heap-profiles.png", Some("heap"));
     assert_clean(&mut page);
 }
 
 /// A goroutine leak: the goroutine chart climbs.
 #[test]
 fn the_goroutine_chart_climbs_with_a_goroutine_leak() {
-    let (Some(browser), Some(bin)) = (browser(), service()) else {
+    let (Some(browser), Some(bin)) = (browser(), program("pprofservice")) else {
         return;
     };
     let gcviz = wrap_service(&bin, "goroutines");

@@ -16,10 +16,10 @@ use std::io::Write;
 use std::path::Path;
 use std::time::Duration;
 
-use cdp::{Browser, Page};
+use cdp::Browser;
 use common::binary::{self, Gcviz};
 use common::program;
-use harness::{PATIENCE, artifacts, assert_clean, browser, open, screenshot};
+use harness::{PATIENCE, assert_clean, browser, open, readme_screenshot, screenshot};
 use serde_json::Value;
 
 /// The plateau trace: gc N at (N-1)/10 s; live heap 2 MiB, 500 MiB from
@@ -171,26 +171,6 @@ fn a_plateau_is_drawn_as_a_plateau_with_real_cycles_only_at_every_zoom() {
     assert_clean(&mut page);
 }
 
-/// Screenshots for the README: into web/screenshots/ when
-/// GCVIZ_SCREENSHOTS=1, else beside the other artifacts. A 1100x760 window
-/// keeps them small.
-fn story_screenshot(page: &mut Page, name: &str) {
-    page.call(
-        "Emulation.setDeviceMetricsOverride",
-        serde_json::json!({ "width": 1100, "height": 760, "deviceScaleFactor": 1, "mobile": false }),
-    );
-    page.eval("new Promise(r => requestAnimationFrame(() => requestAnimationFrame(r)))");
-    let dir = if std::env::var_os("GCVIZ_SCREENSHOTS").is_some_and(|v| v == "1") {
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("web/screenshots")
-    } else {
-        artifacts()
-    };
-    std::fs::create_dir_all(&dir).unwrap();
-    let path = dir.join(name);
-    page.screenshot(&path);
-    println!("screenshot: {}", path.display());
-}
-
 /// Runs `name` under gcviz until it exits; the page, showing the whole run,
 /// must headline `story`. Returns the verdict.
 fn headline_of(name: &str, env: &[(&str, &str)], story: &str) -> Option<Value> {
@@ -220,7 +200,7 @@ fn headline_of(name: &str, env: &[(&str, &str)], story: &str) -> Option<Value> {
     let mut verdict = got[0].clone();
     verdict["page_trend"] = got[2].clone();
     assert_eq!(got[1], verdict["headline"], "the page shows the headline");
-    story_screenshot(&mut page, &format!("{story}.png"));
+    readme_screenshot(&mut page, &format!("{story}.png"), None);
     assert_clean(&mut page);
     Some(verdict)
 }
@@ -374,7 +354,7 @@ fn marked_lines_are_drawn_with_their_text_and_patterns_change_live() {
     );
     assert_eq!(list[0]["text"], "deploy: v2 rolled out");
     assert_eq!(list[0]["t_s"], 14.9, "at the last gc cycle before the line");
-    story_screenshot(&mut page, "marks.png");
+    readme_screenshot(&mut page, "marks.png", None);
     // Hovering the marker shows the line.
     let at = page.eval(
         "(() => { const c = document.querySelector('#chart-memory .u-over').getBoundingClientRect(); \

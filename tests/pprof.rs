@@ -7,151 +7,48 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{TcpListener, TcpStream};
-use std::path::PathBuf;
-use std::process::{Child, ChildStdin, Command, Stdio};
+use std::io::{BufRead, BufReader, Write};
+use std::net::TcpListener;
+use std::process::Stdio;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
 use std::thread;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use common::{fixtures, go_build, goroot};
+use common::binary::{self, Gcviz, eventually, http_get_bytes};
+use common::program;
 use serde_json::Value;
 
-/// Only so that a broken gcviz fails the test instead of hanging it.
-const PATIENCE: Duration = Duration::from_secs(90);
-
-fn service() -> Option<PathBuf> {
-    let root = goroot()?;
-    Some(go_build(
-        &root,
-        &fixtures().join("programs/pprofservice/main.go"),
-    ))
+/// gcviz with `flags` wrapping the service in `mode`; the service runs
+/// until its stdin (held by the Gcviz) closes.
+fn wrap_service(flags: &[&str], mode: &str) -> Option<Gcviz> {
+    let bin = program("pprofservice")?;
+    let mut cmd = binary::command();
+    cmd.args(["--exit-with-program", "-p", "0"])
+        .args(flags)
+        .arg("--")
+        .arg(bin)
+        .args(["-mode", mode])
+        .stdin(Stdio::piped());
+    Some(Gcviz::start(cmd))
 }
 
-/// Waits for `pred` to give a value, polling; panics with `what` after PATIENCE.
-fn eventually<T>(what: &str, mut pred: impl FnMut() -> Option<T>) -> T {
-    let start = Instant::now();
-    loop {
-        if let Some(v) = pred() {
-            return v;
-        }
-        assert!(start.elapsed() < PATIENCE, "gave up waiting for {what}");
-        thread::sleep(Duration::from_millis(50));
-    }
+/// `GET path` of the page's server: (status, body).
+fn get(run: &Gcviz, path: &str) -> (u16, Vec<u8>) {
+    let (status, _, body) =
+        http_get_bytes(&run.addr, path, &[]).unwrap_or_else(|| panic!("GET {path}: no answer"));
+    (status, body)
 }
 
-#[derive(Clone, Default)]
-struct Captured(Arc<Mutex<Vec<u8>>>);
-
-impl Captured {
-    fn spawn(mut from: impl Read + Send + 'static) -> Captured {
-        let c = Captured::default();
-        let to = c.clone();
-        thread::spawn(move || {
-            let mut buf = vec![0; 1 << 16];
-            while let Ok(n) = from.read(&mut buf) {
-                if n == 0 {
-                    break;
-                }
-                to.0.lock().unwrap().extend_from_slice(&buf[..n]);
-            }
-        });
-        c
-    }
-
-    fn text(&self) -> String {
-        String::from_utf8_lossy(&self.0.lock().unwrap()).into_owned()
-    }
-
-    /// Complete lines that start with `prefix`.
-    fn lines_starting(&self, prefix: &str) -> Vec<String> {
-        self.text()
-            .split_inclusive('\n')
-            .filter(|l| l.starts_with(prefix) && l.ends_with('\n'))
-            .map(|l| l.trim_end().to_string())
-            .collect()
-    }
-}
-
-/// A running gcviz, killed when the test ends.
-struct Run {
-    child: Child,
-    stdin: Option<ChildStdin>,
-    stdout: Captured,
-    stderr: Captured,
-}
-
-impl Run {
-    fn start(args: &[&str]) -> Run {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_gcviz"))
-            .env_remove("GODEBUG")
-            .env_remove("GCVIZ_TOKEN")
-            .args(args)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("starting gcviz");
-        Run {
-            stdout: Captured::spawn(child.stdout.take().unwrap()),
-            stderr: Captured::spawn(child.stderr.take().unwrap()),
-            stdin: child.stdin.take(),
-            child,
-        }
-    }
-
-    /// `host:port` of the page.
-    fn page(&self) -> String {
-        eventually("the page's address", || {
-            let line = self.stderr.lines_starting("gcviz: live page at ");
-            let url = line.first()?["gcviz: live page at http://".len()..].to_string();
-            Some(url.trim_end_matches('/').to_string())
-        })
-    }
-
-    fn write_stdin(&mut self, bytes: &[u8]) {
-        self.stdin.as_mut().unwrap().write_all(bytes).unwrap();
-    }
-}
-
-impl Drop for Run {
-    fn drop(&mut self) {
-        drop(self.stdin.take());
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// GET over a fresh connection: (status, body).
-fn get(hostport: &str, path: &str) -> (u16, Vec<u8>) {
-    let mut s = TcpStream::connect(hostport).unwrap();
-    s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
-    write!(
-        s,
-        "GET {path} HTTP/1.0\r\nHost: {hostport}\r\nConnection: close\r\n\r\n"
-    )
-    .unwrap();
-    let mut out = Vec::new();
-    s.read_to_end(&mut out).unwrap();
-    let split = out.windows(4).position(|w| w == b"\r\n\r\n").unwrap();
-    let head = String::from_utf8_lossy(&out[..split]).into_owned();
-    let status = head.split(' ').nth(1).unwrap().parse().unwrap();
-    (status, out[split + 4..].to_vec())
-}
-
-fn get_json(hostport: &str, path: &str) -> Value {
-    let (status, body) = get(hostport, path);
-    assert_eq!(status, 200, "{path}: {}", String::from_utf8_lossy(&body));
-    serde_json::from_slice(&body).unwrap()
+fn get_json(run: &Gcviz, path: &str) -> Value {
+    serde_json::from_str(&run.get(path)).unwrap()
 }
 
 /// The port the service printed (`listening 127.0.0.1:PORT`).
-fn service_port(run: &Run) -> u16 {
+fn service_port(run: &Gcviz) -> u16 {
     eventually("the service's port", || {
-        let l = run.stdout.lines_starting("listening ");
-        l.first()?.rsplit(':').next()?.parse().ok()
+        let l = run.stdout.line_starting("listening ")?;
+        l.rsplit(':').next()?.parse().ok()
     })
 }
 
@@ -161,22 +58,12 @@ fn service_port(run: &Run) -> u16 {
 /// but keeps nothing, and of one that holds more from the start.
 #[test]
 fn with_no_flag_the_diff_names_the_leaking_function_first() {
-    let Some(bin) = service() else { return };
-    let run = Run::start(&[
-        "--exit-with-program",
-        "--pprof-every",
-        "1",
-        bin.to_str().unwrap(),
-        "-mode",
-        "leak",
-    ]);
-    let page = run.page();
+    let Some(run) = wrap_service(&["--pprof-every", "1"], "leak") else {
+        return;
+    };
     let port = service_port(&run);
     let said = eventually("gcviz to say what it found", || {
-        run.stderr
-            .lines_starting("gcviz: pprof: ")
-            .into_iter()
-            .next()
+        run.stderr.line_starting("gcviz: pprof: ")
     });
     assert!(
         said.starts_with(&format!(
@@ -184,18 +71,18 @@ fn with_no_flag_the_diff_names_the_leaking_function_first() {
         )),
         "{said}"
     );
-    let status = get_json(&page, "/api/status");
+    let status = get_json(&run, "/api/status");
     assert_eq!(
         status["pprof"]["endpoint"],
         format!("http://127.0.0.1:{port}/debug/pprof/")
     );
     // Three seconds of leaking between the first and the newest profile.
     eventually("profiles three seconds apart", || {
-        let list = get_json(&page, "/api/heap/profiles");
+        let list = get_json(&run, "/api/heap/profiles");
         let p = list["profiles"].as_array()?;
         (p.len() >= 3 && p.last()?["t_s"].as_f64()? - p[0]["t_s"].as_f64()? >= 3.0).then_some(())
     });
-    let diff = get_json(&page, "/api/heap/diff?limit=2000");
+    let diff = get_json(&run, "/api/heap/diff?limit=2000");
     let rows = diff["rows"].as_array().unwrap();
     let row = |name: &str| rows.iter().find(|r| r["function"] == name).cloned();
     assert_eq!(rows[0]["function"], "main.leakInto", "{diff:#}");
@@ -224,11 +111,11 @@ fn with_no_flag_the_diff_names_the_leaking_function_first() {
     assert!(diff["from_s"].as_f64() < diff["to_s"].as_f64());
 
     // Two moments picked on the chart: the nearest profiles are compared.
-    let list = get_json(&page, "/api/heap/profiles");
+    let list = get_json(&run, "/api/heap/profiles");
     let p = list["profiles"].as_array().unwrap();
     let (a, b) = (&p[1], &p[p.len() - 2]);
     let picked = get_json(
-        &page,
+        &run,
         &format!(
             "/api/heap/diff?from_s={}&to_s={}",
             a["t_s"].as_f64().unwrap() + 0.01,
@@ -239,28 +126,21 @@ fn with_no_flag_the_diff_names_the_leaking_function_first() {
     assert_eq!(picked["to"]["id"], b["id"]);
 
     // Each profile downloads as the program sent it, gzipped.
-    let (code, raw) = get(&page, &format!("/api/heap/profile/{}.pb.gz", p[0]["id"]));
+    let (code, raw) = get(&run, &format!("/api/heap/profile/{}.pb.gz", p[0]["id"]));
     assert_eq!(code, 200);
     assert_eq!(&raw[..2], &[0x1f, 0x8b]);
     assert_eq!(raw.len() as u64, p[0]["raw_bytes"].as_u64().unwrap());
-    assert_eq!(get(&page, "/api/heap/profile/99999.pb.gz").0, 404);
+    assert_eq!(get(&run, "/api/heap/profile/99999.pb.gz").0, 404);
 }
 
 /// A goroutine leak: the counts climb, in the API and in the NDJSON export.
 #[test]
 fn the_goroutine_count_climbs_with_a_goroutine_leak() {
-    let Some(bin) = service() else { return };
-    let run = Run::start(&[
-        "--exit-with-program",
-        "--pprof-every",
-        "0.5",
-        bin.to_str().unwrap(),
-        "-mode",
-        "goroutines",
-    ]);
-    let page = run.page();
+    let Some(run) = wrap_service(&["--pprof-every", "0.5"], "goroutines") else {
+        return;
+    };
     let counts = eventually("five goroutine counts", || {
-        let g = get_json(&page, "/api/goroutines");
+        let g = get_json(&run, "/api/goroutines");
         let c: Vec<u64> = g["samples"]
             .as_array()?
             .iter()
@@ -273,7 +153,7 @@ fn the_goroutine_count_climbs_with_a_goroutine_leak() {
         "a leak only climbs: {counts:?}"
     );
     assert!(counts[counts.len() - 1] >= counts[0] + 100, "{counts:?}");
-    let (_, ndjson) = get(&page, "/api/records.ndjson");
+    let (_, ndjson) = get(&run, "/api/records.ndjson");
     let lines: Vec<Value> = String::from_utf8(ndjson)
         .unwrap()
         .lines()
@@ -341,14 +221,12 @@ impl FakeEndpoint {
 }
 
 /// Pipe mode reading a trace while `--pprof` points at `ep`.
-fn pipe_with_endpoint(ep: &FakeEndpoint) -> Run {
-    Run::start(&[
-        "--keep-serving",
-        "--pprof",
-        &ep.url(),
-        "--pprof-every",
-        "0.2",
-    ])
+fn pipe_with_endpoint(ep: &FakeEndpoint) -> Gcviz {
+    let mut cmd = binary::command();
+    cmd.args(["--keep-serving", "-p", "0", "--pprof", &ep.url()])
+        .args(["--pprof-every", "0.2"])
+        .stdin(Stdio::piped());
+    Gcviz::start(cmd)
 }
 
 fn gc_line(n: u64) -> String {
@@ -359,12 +237,15 @@ fn gc_line(n: u64) -> String {
 
 /// Feeds records and text while the endpoint misbehaves: each one is
 /// parsed and passed through, so nothing waits for the endpoint.
-fn feed_and_check_nothing_waits(run: &mut Run, page: &str, rounds: std::ops::RangeInclusive<u64>) {
+fn feed_and_check_nothing_waits(run: &mut Gcviz, rounds: std::ops::RangeInclusive<u64>) {
     for n in rounds {
-        run.write_stdin(gc_line(n).as_bytes());
-        run.write_stdin(format!("app line {n}\n").as_bytes());
+        let stdin = run.stdin.as_mut().unwrap();
+        stdin.write_all(gc_line(n).as_bytes()).unwrap();
+        stdin
+            .write_all(format!("app line {n}\n").as_bytes())
+            .unwrap();
         eventually("the record to be parsed", || {
-            let s = get_json(page, "/api/status");
+            let s = get_json(run, "/api/status");
             (s["counts"]["gc"].as_u64() == Some(n)).then_some(())
         });
         eventually("the text to pass through", || {
@@ -377,7 +258,7 @@ fn feed_and_check_nothing_waits(run: &mut Run, page: &str, rounds: std::ops::Ran
 }
 
 /// What gcviz said of the endpoint, but the line saying where it reads.
-fn failure_lines(run: &Run) -> Vec<String> {
+fn failure_lines(run: &Gcviz) -> Vec<String> {
     let lines = run.stderr.lines_starting("gcviz: pprof: ");
     assert!(
         lines[0].starts_with("gcviz: pprof: given http://127.0.0.1:"),
@@ -390,10 +271,9 @@ fn failure_lines(run: &Run) -> Vec<String> {
 fn an_endpoint_that_never_answers_is_said_once_and_blocks_nothing() {
     let ep = FakeEndpoint::start(None);
     let mut run = pipe_with_endpoint(&ep);
-    let page = run.page();
-    feed_and_check_nothing_waits(&mut run, &page, 1..=3);
+    feed_and_check_nothing_waits(&mut run, 1..=3);
     let said = eventually("the timeout to be said", || {
-        let s = get_json(&page, "/api/status");
+        let s = get_json(&run, "/api/status");
         (s["pprof"]["state"] == "failing").then_some(s)
     });
     assert!(
@@ -407,12 +287,12 @@ fn an_endpoint_that_never_answers_is_said_once_and_blocks_nothing() {
     eventually("a second attempt", || {
         (ep.connections.load(Ordering::SeqCst) >= 2).then_some(())
     });
-    feed_and_check_nothing_waits(&mut run, &page, 4..=8);
+    feed_and_check_nothing_waits(&mut run, 4..=8);
     let lines = failure_lines(&run);
     assert_eq!(lines.len(), 1, "{lines:?}");
     assert!(lines[0].contains(&format!("{}heap: no complete answer within 5 s", ep.url())));
     assert!(lines[0].contains("trying again in"), "{lines:?}");
-    assert_eq!(get(&page, "/api/heap/diff").0, 404);
+    assert_eq!(get(&run, "/api/heap/diff").0, 404);
 }
 
 #[test]
@@ -421,13 +301,12 @@ fn an_endpoint_that_answers_garbage_is_said_once_and_keeps_no_profile() {
         b"<html><body>404 page not found, or a login form</body></html>",
     ));
     let mut run = pipe_with_endpoint(&ep);
-    let page = run.page();
-    feed_and_check_nothing_waits(&mut run, &page, 1..=2);
+    feed_and_check_nothing_waits(&mut run, 1..=2);
     // Three attempts (0.2 s apart at first, then backing off).
     eventually("three attempts", || {
         (ep.connections.load(Ordering::SeqCst) >= 3).then_some(())
     });
-    let status = get_json(&page, "/api/status");
+    let status = get_json(&run, "/api/status");
     assert_eq!(status["pprof"]["state"], "failing");
     assert!(
         status["pprof"]["error"]
@@ -439,9 +318,9 @@ fn an_endpoint_that_answers_garbage_is_said_once_and_keeps_no_profile() {
     let lines = failure_lines(&run);
     assert_eq!(lines.len(), 1, "one line, not one per attempt: {lines:?}");
     assert!(lines[0].contains("heap: not a pprof profile"), "{lines:?}");
-    let list = get_json(&page, "/api/heap/profiles");
+    let list = get_json(&run, "/api/heap/profiles");
     assert_eq!(list["profiles"].as_array().unwrap().len(), 0);
-    let (code, body) = get(&page, "/api/heap/diff");
+    let (code, body) = get(&run, "/api/heap/diff");
     assert_eq!(code, 404);
     assert!(String::from_utf8_lossy(&body).contains("no heap profile yet"));
 }
@@ -450,26 +329,19 @@ fn an_endpoint_that_answers_garbage_is_said_once_and_keeps_no_profile() {
 /// `/debug/pprof/` once, no other port is touched, and gcviz says nothing.
 #[test]
 fn a_program_without_pprof_gets_one_probe_on_its_own_port_and_no_noise() {
-    let Some(bin) = service() else { return };
     // A port on this machine that is not the program's: never probed.
     let other = FakeEndpoint::start(Some(b"goroutine heap"));
-    let run = Run::start(&[
-        "--exit-with-program",
-        "--pprof-every",
-        "0.5",
-        bin.to_str().unwrap(),
-        "-mode",
-        "plain",
-    ]);
-    let page = run.page();
+    let Some(run) = wrap_service(&["--pprof-every", "0.5"], "plain") else {
+        return;
+    };
     service_port(&run);
     eventually("the probe of the program's own port", || {
-        (!run.stdout.lines_starting("request ").is_empty()).then_some(())
+        run.stdout.line_starting("request ")
     });
     // Discovery keeps looking at the program's ports for a few seconds
     // more (every 0.2 to 5 s): no new port, so no new request.
     eventually("some GC cycles", || {
-        let s = get_json(&page, "/api/status");
+        let s = get_json(&run, "/api/status");
         (s["counts"]["gc"].as_u64()? >= 3).then_some(())
     });
     thread::sleep(Duration::from_secs(4));
@@ -483,9 +355,9 @@ fn a_program_without_pprof_gets_one_probe_on_its_own_port_and_no_noise() {
         "{}",
         run.stderr.text()
     );
-    let status = get_json(&page, "/api/status");
+    let status = get_json(&run, "/api/status");
     assert_eq!(status["pprof"]["state"], "searching");
-    let (code, body) = get(&page, "/api/heap/diff");
+    let (code, body) = get(&run, "/api/heap/diff");
     assert_eq!(code, 404);
     assert!(String::from_utf8_lossy(&body).contains("no pprof endpoint found yet"));
 }
@@ -493,30 +365,23 @@ fn a_program_without_pprof_gets_one_probe_on_its_own_port_and_no_noise() {
 /// `--no-pprof`: nothing is probed, not even the program's own port.
 #[test]
 fn no_pprof_probes_nothing() {
-    let Some(bin) = service() else { return };
-    let run = Run::start(&[
-        "--exit-with-program",
-        "--no-pprof",
-        bin.to_str().unwrap(),
-        "-mode",
-        "plain",
-    ]);
-    let page = run.page();
+    let Some(run) = wrap_service(&["--no-pprof"], "plain") else {
+        return;
+    };
     service_port(&run);
     eventually("some GC cycles", || {
-        let s = get_json(&page, "/api/status");
+        let s = get_json(&run, "/api/status");
         (s["counts"]["gc"].as_u64()? >= 3).then_some(())
     });
     thread::sleep(Duration::from_secs(2));
     assert!(run.stdout.lines_starting("request ").is_empty());
-    assert!(get_json(&page, "/api/status")["pprof"].is_null());
+    assert!(get_json(&run, "/api/status")["pprof"].is_null());
 }
 
 #[test]
 fn a_pprof_url_that_is_not_http_is_a_usage_error() {
-    let out = Command::new(env!("CARGO_BIN_EXE_gcviz"))
+    let out = binary::command()
         .args(["--pprof", "https://127.0.0.1:6060/debug/pprof/", "true"])
-        .stdin(Stdio::null())
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(2));

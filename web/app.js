@@ -14,13 +14,18 @@
      export.js    CSV and PNG downloads
      controls.js  the bar above the charts, the theme
 
+   heap.js, a classic script run after these modules (index.html), draws the
+   goroutine chart and the heap-profile panel; it hooks in only through
+   `gcviz.ext` (state.js), whose helpers are handed to it at the end here.
+
    Data flows one way: stream -> state.data -> frame -> charts. */
-import { clockOn, currentRange, data, gcviz, noteError, onFrame, pending, probe, probeWaiting, setView,
-  viewport, wallAt } from './state.js';
+import { clockOn, currentRange, data, emit, ext, fmtTime, gcviz, noteError, onFrame, pal, pending, probe,
+  probeWaiting, setView, viewport, wallAt, withToken } from './state.js';
 import { F_AGG, lowerBound } from './table.js';
 import { connect } from './stream.js';
 import { renderStatus, requestVerdict, verdictDue } from './header.js';
-import { charts, drawCharts, markEmptySeries, resizeCharts, zoom } from './charts.js';
+import { axis, charts, drawCharts, markEmptySeries, resizeCharts, xAxisOpts, zoom } from './charts.js';
+import { fmtNum } from './format.js';
 import { updateTrend } from './trend.js';
 import { applyTheme, bindControls, storedTheme, systemTheme } from './controls.js';
 
@@ -86,6 +91,7 @@ function draw(min, max, full) {
   }
   drawCharts(min, max);
   if (full) { markEmptySeries(); requestVerdict(min, max); } else if (verdictDue(now)) requestVerdict(min, max);
+  emit('view', min, max);
 }
 
 // What the charts show, for tests: the time range, following or not, the
@@ -110,6 +116,11 @@ gcviz.points = col => {
 // Zoom as a drag would (tests): the view, then the finer level from the server.
 gcviz.details = 0;
 gcviz.zoom = (min, max) => zoom(min, max).then(() => gcviz.details);
+
+// Helpers for heap.js (see the extensions block in state.js).
+Object.assign(ext, { withToken, xAxisOpts, axis, fmtTime, fmtNum, range: () => currentRange(), palette: () => pal,
+  zoom: (min, max) => { zoom(min, max).catch(noteError); },
+  reset: () => setView({ follow: true }), redraw: () => { for (const { u } of charts) u.redraw(false, false); } });
 
 function start() {
   // The stream first: the server builds the snapshot while the charts are made.

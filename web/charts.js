@@ -1,8 +1,10 @@
 /* The four uPlot charts: what each draws (CHARTS), their options, axes and
    overlays (GOMEMLIMIT, the trend, --mark lines), their sizes, and handing
    them the visible rows. They share one time cursor; a drag zooms all of
-   them. Another panel plugs in by adding its chart here. */
-import { $, clockOn, data, el, fmtClockTick, fmtTime, gcviz, markDirty, noteError, pal,
+   them. Another chart of the page's own plugs in by adding its spec here;
+   heap.js plugs in from outside through `gcviz.ext` (state.js): the shared
+   time axis (`xAxisOpts`, `axis`) and a 'draw' hook on every chart. */
+import { $, clockOn, data, el, emit, fmtClockTick, fmtTime, gcviz, markDirty, noteError, pal,
   setView, wallAt } from './state.js';
 import { upperBound, lowerBound } from './table.js';
 import { fmtMiB, fmtNum, fmtTick } from './format.js';
@@ -57,7 +59,7 @@ const fromZero = (u, min, max) => [0, max > 0 ? uPlot.rangeNum(0, max, 0.1, true
 export const charts = [];   // { spec, u }
 let hovered = null; // the uPlot instance under the mouse, for the tooltip
 
-function axis(scale, label, stroke, side) {
+export function axis(scale, label, stroke, side) {
   const a = { scale, stroke, size: 60, grid: { stroke: pal.grid, width: 1, show: side !== 1 },
     ticks: { stroke: pal.grid, width: 1 } };
   // uPlot takes an explicit undefined as a value, so only set what is given.
@@ -101,7 +103,8 @@ function seriesOpts(s) {
   return o;
 }
 
-function chartOpts(spec, width) {
+// The time axis every chart shares (heap.js's goroutine chart too).
+export function xAxisOpts() {
   const xAxis = axis('x', null, pal.muted);
   // On the clock, ticks fall on round clock times (the view's offset from
   // elapsed time taken at its left edge).
@@ -120,6 +123,11 @@ function chartOpts(spec, width) {
   xAxis.incrs = X_INCRS;
   xAxis.space = 60;
   xAxis.size = 36;
+  return xAxis;
+}
+
+function chartOpts(spec, width) {
+  const xAxis = xAxisOpts();
   const axes = [xAxis, axis('y', spec.yLabel, pal.muted)];
   const scales = { x: { time: false, auto: false }, y: { range: fromZero } };
   if (spec.key === 'memory' && logScale) {
@@ -146,7 +154,7 @@ function chartOpts(spec, width) {
       ready: [u => bindChart(u)],
       setSelect: [onSelect],
       setCursor: [u => { if (u === hovered) showTooltip(u); }],
-      draw: spec.key === 'memory' ? [drawTrend, drawLimit, drawMarks] : [drawMarks],
+      draw: [...(spec.key === 'memory' ? [drawTrend, drawLimit, drawMarks] : [drawMarks]), u => emit('draw', u, spec.key)],
     },
   };
 }
@@ -224,6 +232,7 @@ export function createCharts() {
     charts.push({ spec, u: new uPlot(chartOpts(spec, host.clientWidth || 600), chartData(spec), host) });
   }
   markDirty(true);
+  emit('charts');
 }
 
 // The memory axis: linear, or logarithmic so a large RSS does not flatten
@@ -275,6 +284,7 @@ export function resizeCharts() {
     const w = u.root.parentElement.clientWidth, h = chartHeight(spec);
     if (w && (Math.abs(w - u.width) > 1 || Math.abs(h - u.height) > 1)) u.setSize({ width: w, height: h });
   }
+  emit('resize');
 }
 
 /* The charts share the window's height below the header: the memory chart

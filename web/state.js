@@ -25,6 +25,18 @@ export function noteError(err) {
 window.addEventListener('error', e => noteError(e.error || e.message));
 window.addEventListener('unhandledrejection', e => noteError(e.reason));
 
+// ---------------------------------------------------------------- extensions
+/* heap.js (goroutine chart, heap-profile panel) is a classic script that runs
+   after the modules and hooks in here and only here: `gcviz.ext.on(name, fn)`
+   for 'goroutines' and 'profile' (live events), 'snapshot', 'status', 'view'
+   (min, max after each draw), 'draw' (a chart, its key), 'charts' (rebuilt:
+   theme) and 'resize'; the rest of `ext` are helpers app.js hands it. */
+const extListeners = {};
+export const ext = gcviz.ext = { on: (name, fn) => { (extListeners[name] ||= []).push(fn); } };
+export function emit(name, ...args) {
+  for (const fn of extListeners[name] || []) { try { fn(...args); } catch (err) { noteError(err); } }
+}
+
 // --------------------------------------------------------------------- token
 // The server may require ?token=...: every request this page makes carries it.
 export const TOKEN = new URLSearchParams(location.search).get('token');

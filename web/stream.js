@@ -1,7 +1,7 @@
 /* The page's input: the server's event stream (/events), a snapshot then
    live records, reconnecting when it drops; and the finer history the
    server sends for a zoomed-in range. */
-import { $, TOKEN, accepts, data, gcviz, markDirty, noteClock, noteError, pending, probe, probeWaiting,
+import { $, TOKEN, accepts, data, emit, gcviz, markDirty, noteClock, noteError, pending, probe, probeWaiting,
   rebuildView, schedule, withToken } from './state.js';
 import { COLS, F_AGG, lowerBound, pushRow, rowAt, tableOf, tableOfColumns, toRow, upperBound } from './table.js';
 import { setConn, showNotice, updateProcSelect } from './header.js';
@@ -24,9 +24,11 @@ function onSnapshot(msg) {
   loadMarks().catch(noteError);
   pending.snapshot = true;
   markDirty(true);
+  emit('snapshot');
 }
 
 function onRecord(rec) {
+  if (rec.kind === 'goroutines') { emit('goroutines', rec); return; } // heap.js
   gcviz.records++;
   if (probe) probeWaiting.push([rec.seq, Date.now()]);
   const r = toRow(rec, data.all);
@@ -43,6 +45,7 @@ function onRecord(rec) {
 
 function onStatus(st) {
   gcviz.status = st;
+  emit('status', st);
   pending.status = true;
   schedule();
 }
@@ -70,6 +73,7 @@ export function connect() {
   on('record', onRecord);
   on('status', onStatus);
   on('mark', onMark);
+  on('profile', m => emit('profile', m)); // heap.js
   on('marks', () => { loadMarks().catch(noteError); });
   // The server dropped us for being slow: start over with a fresh snapshot.
   on('resync', () => connect());

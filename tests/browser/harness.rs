@@ -1,14 +1,15 @@
-//! What both browser test binaries do around a page: one shared Chromium,
-//! the artifacts folder, opening gcviz's page and checking that nothing
+//! What the browser test binaries (browser, browser_picture, browser_heap)
+//! do around a page: one shared Chromium, the artifacts folder and the
+//! README's screenshots, opening gcviz's page and checking that nothing
 //! went wrong on it.
 
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 use std::time::Duration;
 
-use serde_json::Value;
+use serde_json::{Value, json};
 
-use crate::cdp::{Browser, Page};
+use crate::cdp::{Browser, Page, base64_decode};
 use crate::common::{self, binary::Gcviz};
 
 /// Long enough for a loaded 2-core machine; only there so nothing hangs.
@@ -40,6 +41,42 @@ pub fn artifacts() -> PathBuf {
 pub fn screenshot(page: &mut Page, name: &str) {
     let path = artifacts().join(name);
     page.screenshot(&path);
+    println!("screenshot: {}", path.display());
+}
+
+/// Screenshots for the README: into web/screenshots/ when
+/// GCVIZ_SCREENSHOTS=1, else beside the other artifacts. A 1100x760 window
+/// keeps them small; with `down_to` (an element's id) the picture goes on
+/// below the window to that element's bottom.
+#[allow(dead_code)] // browser_picture.rs and browser_heap.rs take them
+pub fn readme_screenshot(page: &mut Page, name: &str, down_to: Option<&str>) {
+    page.call(
+        "Emulation.setDeviceMetricsOverride",
+        json!({ "width": 1100, "height": 760, "deviceScaleFactor": 1, "mobile": false }),
+    );
+    page.eval("new Promise(r => requestAnimationFrame(() => requestAnimationFrame(r)))");
+    let dir = if std::env::var_os("GCVIZ_SCREENSHOTS").is_some_and(|v| v == "1") {
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("web/screenshots")
+    } else {
+        artifacts()
+    };
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join(name);
+    match down_to {
+        None => page.screenshot(&path),
+        Some(id) => {
+            let bottom = page.eval(&format!(
+                "Math.ceil(document.getElementById('{id}').getBoundingClientRect().bottom + window.scrollY + 8)"
+            ));
+            let res = page.call(
+                "Page.captureScreenshot",
+                json!({ "format": "png", "captureBeyondViewport": true,
+                        "clip": { "x": 0, "y": 0, "width": 1100, "height": bottom, "scale": 1 } }),
+            );
+            let png = base64_decode(res["data"].as_str().expect("screenshot data"));
+            std::fs::write(&path, png).unwrap();
+        }
+    }
     println!("screenshot: {}", path.display());
 }
 

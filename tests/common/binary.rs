@@ -88,10 +88,16 @@ impl Captured {
 
     /// The first line that starts with `prefix`, once it is complete.
     pub fn line_starting(&self, prefix: &str) -> Option<String> {
+        self.lines_starting(prefix).into_iter().next()
+    }
+
+    /// Every complete line that starts with `prefix`, in order.
+    pub fn lines_starting(&self, prefix: &str) -> Vec<String> {
         self.text()
             .split_inclusive('\n')
-            .find(|l| l.starts_with(prefix) && l.ends_with('\n'))
+            .filter(|l| l.starts_with(prefix) && l.ends_with('\n'))
             .map(|l| l.trim_end().to_string())
+            .collect()
     }
 }
 
@@ -334,6 +340,20 @@ pub fn get_from(url: &str, path: &str) -> Option<String> {
 /// `GET path` over HTTP/1.0 with extra headers: (status, content type,
 /// body), or `None` when nothing answers.
 pub fn http_get(addr: &str, path: &str, headers: &[(&str, &str)]) -> Option<(u16, String, String)> {
+    let (status, content_type, body) = http_get_bytes(addr, path, headers)?;
+    Some((
+        status,
+        content_type,
+        String::from_utf8_lossy(&body).into_owned(),
+    ))
+}
+
+/// `http_get` with the body as it was sent (a download).
+pub fn http_get_bytes(
+    addr: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+) -> Option<(u16, String, Vec<u8>)> {
     let mut conn = TcpStream::connect(addr).ok()?;
     conn.set_read_timeout(Some(PATIENCE)).ok()?;
     let mut req = format!("GET {path} HTTP/1.0\r\nHost: {addr}\r\n");
@@ -344,8 +364,8 @@ pub fn http_get(addr: &str, path: &str, headers: &[(&str, &str)]) -> Option<(u16
     conn.write_all(req.as_bytes()).ok()?;
     let mut raw = Vec::new();
     conn.read_to_end(&mut raw).ok()?;
-    let raw = String::from_utf8_lossy(&raw).into_owned();
-    let (head, body) = raw.split_once("\r\n\r\n")?;
+    let end = raw.windows(4).position(|w| w == b"\r\n\r\n")?;
+    let head = String::from_utf8_lossy(&raw[..end]);
     let status = head.split_whitespace().nth(1)?.parse().ok()?;
     let content_type = head
         .lines()
@@ -355,5 +375,5 @@ pub fn http_get(addr: &str, path: &str, headers: &[(&str, &str)]) -> Option<(u16
                 .then(|| v.trim().to_string())
         })
         .unwrap_or_default();
-    Some((status, content_type, body.to_string()))
+    Some((status, content_type, raw[end + 4..].to_vec()))
 }
