@@ -90,7 +90,7 @@ export function updateProcSelect() {
 }
 
 // ------------------------------------------------------------------ verdict
-/* The headline comes from gcviz (/api/verdict, src/verdict.rs): the story
+/* The headline comes from gcviz (/api/verdict, src/store/verdict.rs): the story
    the visible window tells, with its evidence. Asked for on every view change
    and at most every VERDICT_MS while data streams in. */
 const VERDICT_MS = 2000;

@@ -1,5 +1,5 @@
 /* gcviz heap panel: the goroutine count chart and "where is it growing?",
-   from the program's pprof endpoint (read by gcviz, see src/pprof/).
+   from the program's pprof endpoint (read by gcviz, see src/input/pprof/ and src/profile/).
    In: the profiles and counts gcviz keeps (/api/heap/profiles,
    /api/goroutines, then live `profile` and `goroutines` events through
    app.js's gcviz.ext hooks) and the charts' visible window. Out: a chart, a

@@ -100,7 +100,7 @@ export function setView(change) {
 }
 
 // ---------------------------------------------------------------- wall clock
-/* Wall-clock time (src/clock.rs): rows carry it when gcviz knows it; a
+/* Wall-clock time (src/trace/clock.rs): rows carry it when gcviz knows it; a
    moment between rows takes the nearest earlier row's clock plus the run
    since. Shown in UTC. `axis`: the user's choice; `known`: some row has it. */
 export const clock = { axis: true, known: false };

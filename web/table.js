@@ -4,7 +4,7 @@
 
 export const KIND = { gc: 1, scav: 2, scvg: 3, scvg_released: 4, gc_forced: 5, rss: 6 };
 // The first two are the snapshot's own `flags` bits: forced, and a summary
-// row (one of the real cycles kept of a folded run, see src/history.rs).
+// row (one of the real cycles kept of a folded run, see src/store/history.rs).
 export const F_FORCED = 1, F_AGG = 2, F_REPAIRED = 8;
 export const COLS = ['x', 'kind', 'proc', 'seq', 'gc', 'flags', 'cycles', 'live', 'goal', 'hstart', 'hend',
   'stacks', 'globals', 'sg', 'released', 'rss', 'stw', 'mark', 'cpuWin', 'assist', 'cpuCum',
@@ -99,7 +99,7 @@ export function tableOf(rows) {
 }
 
 /* The compact history of the snapshot and /api/history: per kind, one array
-   per field (see src/snapshot.rs). The kinds' rows are merged by time
+   per field (see src/store/snapshot.rs). The kinds' rows are merged by time
    straight into the table's columns, with no object per row. Fields go to
    columns as [column, divisor]. */
 const FIELDS = {
