@@ -412,7 +412,12 @@ fn a_record_stalled_two_seconds_in_a_pipe_is_rebuilt_live() {
     let rec: serde_json::Value = serde_json::from_str(records.lines().next().unwrap()).unwrap();
     assert_eq!(rec["raw"], record.trim_end());
     assert_eq!(rec["repaired"], true);
+    // The record is shown as its chunk is scanned, the chunk's text written
+    // after: at the end of input all of it has been.
     drop(stdin);
+    eventually("the end of input", || {
+        get_from(&run.url, "/api/status").filter(|s| s.contains("\"state\":\"eof\""))
+    });
     run.signal(Signal::KILL);
     let out = run.finish();
     assert_eq!(
