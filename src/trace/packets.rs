@@ -355,9 +355,12 @@ impl Packets {
         }
     }
 
-    /// End of stream: what is held passes through.
+    /// End of stream: what is held passes through. A record in progress,
+    /// even one cut off after its first piece (a write of exactly `gc ` or
+    /// `scav `, which the program's own whole writes hardly are), counts as
+    /// unresolved: the program exited while the runtime printed it.
     pub fn finish(&mut self, scanner: &mut Scanner, sink: &mut impl Sink) {
-        if self.threads.iter().any(|t| t.members.len() >= 2) {
+        if !self.threads.is_empty() {
             scanner.packet_unresolved();
         }
         self.threads.clear();
@@ -774,6 +777,17 @@ mod tests {
         assert_eq!(out.text, b"served /api 200\nafter\n");
         assert!(!p.coalesced(), "turned off, not joined on the way");
         assert_eq!(scanner.stats().unresolved, 0);
+    }
+
+    #[test]
+    fn a_record_cut_off_after_its_first_piece_is_unresolved() {
+        let mut packets = pieces(GC);
+        packets.push(w("bye\n"));
+        packets.push(w("gc "));
+        let (out, stats) = run(&packets);
+        assert_eq!(out.records, vec![record(GC, false)]);
+        assert_eq!(out.text, b"bye\ngc ");
+        assert_eq!(stats.unresolved, 1);
     }
 
     #[test]
