@@ -563,22 +563,25 @@ const LOOK_EVERY: usize = 32;
 
 impl Stderr {
     /// After a packet of `len` bytes: is the program writing faster than
-    /// gcviz reads its writes one by one, so that it may soon wait? Half the
-    /// pipe's slots have been read in a row, the pipe never empty, and it
-    /// still holds writes for three-quarters of them (the bytes waiting
-    /// over the mean size of the writes read). Only small writes count: a
-    /// page of bytes holds many of them, but no more than one of 4 KiB.
+    /// gcviz reads its writes one by one, so that it may soon wait? A whole
+    /// pipe's worth of writes has been read in a row, the pipe never empty,
+    /// and it still holds writes for seven-eighths of its slots (the bytes
+    /// waiting over the mean size of the writes read). Only small writes
+    /// count: a page of bytes holds many of them, but no more than one of
+    /// 4 KiB. A burst gcviz keeps up with never gets there: turning packets
+    /// off costs the exactness of the rebuilt records, so only a program
+    /// about to wait pays it.
     fn filling(&mut self, len: usize) -> bool {
         self.run = (self.run.0 + 1, self.run.1 + len);
         let (count, bytes) = self.run;
-        if self.switch.is_none() || count < self.slots / 2 || count % self.look_every != 0 {
+        if self.switch.is_none() || count < self.slots || count % self.look_every != 0 {
             return false;
         }
         if bytes > count * SMALL_WRITE {
             return false;
         }
         let waiting = rustix::io::ioctl_fionread(&self.pipe).unwrap_or(0) as usize;
-        waiting * count * 4 >= bytes.max(1) * self.slots * 3
+        waiting * count * 8 >= bytes.max(1) * self.slots * 7
     }
 
     /// Turns packets off for the program's writes from now on: they merge
@@ -594,7 +597,7 @@ impl Stderr {
                 self.packets = false;
                 self.notice = Some(format!(
                     "the program writes to stderr faster than gcviz reads its writes one by \
-                     one ({} in a row, the pipe three-quarters full): reading it as bytes from \
+                     one ({} in a row, the pipe seven-eighths full): reading it as bytes from \
                      now on, torn records rebuilt from the bytes alone",
                     self.run.0
                 ));
@@ -779,9 +782,9 @@ mod tests {
     #[test]
     fn a_program_filling_the_packet_pipe_is_read_as_bytes_from_then_on() {
         let (mut r, p) = stderr(true);
-        // Half the slots were just read in a row, and the program filled
-        // every one again meanwhile.
-        r.run = (r.slots / 2, r.slots / 2 * 8);
+        // A pipe's worth of writes was just read in a row, and the program
+        // filled every slot again meanwhile.
+        r.run = (r.slots, r.slots * 8);
         let mut want = Vec::new();
         for i in 0..r.slots {
             let l = format!("line {i:03}\n");
@@ -791,7 +794,7 @@ mod tests {
         let mut buf = vec![0; 1 << 16];
         let mut lens = Vec::new();
         let n = r.read_chunk(&mut buf, &mut lens).unwrap();
-        // It stopped at the next look, with three-quarters still waiting.
+        // It stopped at the next look, with seven-eighths still waiting.
         assert_eq!(lens.len(), r.look_every);
         assert!(!r.packets && r.switch.is_none());
         let mut got = buf[..n].to_vec();
