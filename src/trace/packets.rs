@@ -125,6 +125,88 @@ impl Trie {
     }
 }
 
+/// What a walk over pieces joined in one packet found.
+#[derive(Debug, Clone, Copy, Default)]
+struct Joined {
+    numbers: usize,
+    literals: usize,
+}
+
+impl Joined {
+    /// A number and a literal side by side: two of the runtime's writes.
+    fn mixed(self) -> bool {
+        self.numbers > 0 && self.literals > 0
+    }
+}
+
+/// Where a walk over joined pieces may stop and count.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Stop {
+    /// Only at the packet's end: a record's start, cut by the end of what
+    /// another process read at once (text before it, or two pieces of it).
+    AtEnd { text_before: bool },
+    /// At the packet's end, or at the record's end with more after it: a
+    /// record in progress continued by several of its pieces at once.
+    EndOrRecordEnd,
+}
+
+impl Trie {
+    /// Whether `bytes`, from `node` on, holds record pieces that the runtime
+    /// can only have written apart (see [`Stop`]). Numbers are taken whole
+    /// (the runtime's are always followed by a non-digit), literals exactly.
+    fn joined(&self, node: u32, bytes: &[u8], seen: Joined, stop: Stop) -> bool {
+        let node = &self.nodes[node as usize];
+        if bytes.is_empty() {
+            return match stop {
+                // A whole record line is not a start cut off.
+                Stop::AtEnd { .. } if node.terminal.is_some() => false,
+                Stop::AtEnd { text_before } => {
+                    seen.mixed() || (text_before && seen.literals + seen.numbers > 0)
+                }
+                Stop::EndOrRecordEnd => seen.mixed(),
+            };
+        }
+        if node.terminal.is_some() && stop == Stop::EndOrRecordEnd && seen.literals > 0 {
+            // The runtime's last write of a record (its newline) carries
+            // nothing after it.
+            return true;
+        }
+        node.children.iter().any(|&(piece, child)| match piece {
+            Piece::Lit(lit) => bytes.strip_prefix(lit.as_bytes()).is_some_and(|rest| {
+                let seen = Joined {
+                    literals: seen.literals + 1,
+                    ..seen
+                };
+                self.joined(child, rest, seen, stop)
+            }),
+            number => {
+                let len = number_len(number, bytes);
+                len > 0 && is_number(number, &bytes[..len]) && {
+                    let seen = Joined {
+                        numbers: seen.numbers + 1,
+                        ..seen
+                    };
+                    self.joined(child, &bytes[len..], seen, stop)
+                }
+            }
+        })
+    }
+}
+
+/// The length of the run of characters a number piece of this kind is made
+/// of, at the start of `b`.
+fn number_len(piece: Piece, b: &[u8]) -> usize {
+    if piece == Piece::Hex {
+        return match b.strip_prefix(b"0x") {
+            Some(h) => 2 + h.iter().take_while(|c| c.is_ascii_hexdigit()).count(),
+            None => 0,
+        };
+    }
+    b.iter()
+        .take_while(|&&c| c.is_ascii_digit() || c == b'.')
+        .count()
+}
+
 /// A packet that is exactly one number as the runtime prints it: no sign
 /// (a negative number prints its `-` apart), no leading zeros, and the shape
 /// of its piece (`@` seconds, milliseconds).
@@ -317,7 +399,9 @@ impl Packets {
                 Mode::Bytes => break,
                 Mode::Probe => self.probe_packet(packet, scanner, sink),
                 Mode::Packets => {
-                    if self.holds_record_line(packet, false, scanner.next_gc()) {
+                    if self.holds_record_line(packet, false, scanner.next_gc())
+                        || self.joins_pieces(packet)
+                    {
                         self.joined = true;
                         self.hand_to_bytes(scanner, sink);
                         break;
@@ -398,6 +482,35 @@ impl Packets {
             }
         }
         false
+    }
+
+    /// Whether a packet holds record pieces the runtime writes apart,
+    /// joined: something between the program and gcviz (`cat` falling
+    /// behind) joined the writes after it had passed them on one by one.
+    /// Either a record's start runs to the packet's end after other text
+    /// or as a number and a literal together, or the packet continues a
+    /// record in progress by a number and a literal together (or by its
+    /// last piece and more). The program's own writes hardly do either:
+    /// a look-alike line goes on with its own words, and a whole record
+    /// line is [`Self::holds_record_line`]'s to judge. Caught there, the
+    /// record goes to the byte scanner with what was held of it, and is
+    /// not lost.
+    fn joins_pieces(&self, packet: &[u8]) -> bool {
+        let continues = self.threads.iter().any(|t| {
+            self.trie
+                .joined(t.node, packet, Joined::default(), Stop::EndOrRecordEnd)
+        });
+        continues
+            || std::iter::once(0)
+                .chain(memchr::memchr_iter(b'\n', packet).map(|i| i + 1))
+                .filter(|&at| at < packet.len())
+                .any(|at| {
+                    let stop = Stop::AtEnd {
+                        text_before: at > 0,
+                    };
+                    self.trie
+                        .joined(ROOT, &packet[at..], Joined::default(), stop)
+                })
     }
 
     fn packet(&mut self, packet: &[u8], scanner: &mut Scanner, sink: &mut impl Sink) {
@@ -958,6 +1071,95 @@ mod tests {
         assert_eq!(out.text, b"text\n");
     }
 
+    /// The packets of `records` (each in pieces) and `app` lines, in
+    /// order, the first `apart` writes one by one and the rest joined in
+    /// reads of `group` writes, as by a `cat` that kept up at first.
+    fn joined_after(writes: &[Vec<u8>], apart: usize, group: usize) -> Vec<Vec<u8>> {
+        let (first, rest) = writes.split_at(apart);
+        first
+            .iter()
+            .cloned()
+            .chain(rest.chunks(group).map(<[Vec<u8>]>::concat))
+            .collect()
+    }
+
+    #[test]
+    fn a_record_cut_by_a_joined_read_is_rebuilt_from_the_bytes() {
+        // Records built from pieces first; then `cat` falls behind, and a
+        // read ends half way through the next record, text before it.
+        let gc9 = GC8.replacen("gc 8 ", "gc 9 ", 1);
+        let mut writes = pieces(GC);
+        let apart = writes.len();
+        writes.push(w("text\n"));
+        writes.extend(pieces(GC8));
+        writes.push(w("more text\n"));
+        writes.extend(pieces(&gc9));
+        for group in [2, 3, 5, 8] {
+            let (out, stats, coalesced) = run_chunked(&joined_after(&writes, apart, group), 1);
+            assert!(coalesced, "group {group}");
+            assert_eq!(
+                out.records,
+                vec![record(GC, false), record(GC8, false), record(&gc9, false)],
+                "group {group}"
+            );
+            assert_eq!(out.text, b"text\nmore text\n", "group {group}");
+            assert_eq!(stats.unresolved, 0);
+        }
+    }
+
+    #[test]
+    fn a_record_begun_in_pieces_and_ended_joined_is_rebuilt() {
+        // `gc ` read alone, then the rest of the record and the program's
+        // next line in one read.
+        let mut packets = pieces(GC);
+        let rest = pieces(GC8);
+        packets.push(rest[0].clone());
+        packets.push([rest[1..].concat(), w("after\n")].concat());
+        let (out, _, coalesced) = run_chunked(&packets, 1);
+        assert!(coalesced);
+        assert_eq!(out.records, vec![record(GC, false), record(GC8, false)]);
+        assert_eq!(out.text, b"after\n");
+        // The record's newline read with the text after it.
+        let mut packets = pieces(GC);
+        let rest = pieces(GC8);
+        packets.extend_from_slice(&rest[..rest.len() - 1]);
+        packets.push(w("\nafter\n"));
+        let (out, _, coalesced) = run_chunked(&packets, 1);
+        assert!(coalesced);
+        assert_eq!(out.records, vec![record(GC, false), record(GC8, false)]);
+        assert_eq!(out.text, b"after\n");
+    }
+
+    #[test]
+    fn look_alike_program_writes_do_not_look_joined() {
+        // The realwriters program's look-alikes, a log line that starts with
+        // digits, and a line that starts like a record, each written inside
+        // a record in progress and between records.
+        let look_alikes = [
+            "2026/12/02 11:26:50 gc 11 @2.371s 71%: summary of the last 11 runs\n",
+            "2026/12/02 11:26:41 worker gc 3 @ node-7 finished\n",
+            "2026/12/02 11:26:41 scav 9 KiB work done in 0.09 ms\n",
+            "2026/12/02 11:26:41 scheduled on 3 P\n",
+            "gc 49 is what we call it here\n",
+            "5 @ node-7\n",
+            "0.5/12 done\n",
+        ];
+        let mut packets = pieces(GC);
+        let mut app = Vec::new();
+        let rec = pieces(GC8);
+        for (i, p) in rec.iter().enumerate() {
+            packets.push(p.clone());
+            let l = look_alikes[i % look_alikes.len()];
+            packets.push(w(l));
+            app.extend_from_slice(l.as_bytes());
+        }
+        let (out, stats, coalesced) = run_chunked(&packets, 1);
+        assert!(!coalesced);
+        assert_eq!(out.records, vec![record(GC, false), record(GC8, true)]);
+        assert_eq!(out.text, app);
+        assert_eq!(stats.unresolved, 0);
+    }
+
     #[test]
     fn gc_forced_is_one_write_and_not_a_sign_of_joined_writes() {
         let packets = [vec![w("GC forced\n")], pieces(GC)].concat();
@@ -1037,8 +1239,59 @@ mod tests {
         })
     }
 
+    /// Gc record `n` of one process, in the Go 1.18+ shape.
+    fn gc_record(n: u64) -> String {
+        format!(
+            "gc {n} @{}.{:03}s 4%: 0.016+0.24+0.045 ms clock, 0.033+0.099/0.053/0+0.091 ms cpu, 17->17->{} MB, 17 MB goal, 0 MB stacks, 0 MB globals, 2 P\n",
+            n / 10,
+            n % 10 * 100,
+            n % 9
+        )
+    }
+
     proptest! {
         #![proptest_config(ProptestConfig { cases: 256, ..crate::trace::proptest_config() })]
+
+        /// `cat` between the program and gcviz: the writes arrive one by
+        /// one at first, then joined in reads of any size. Every record is
+        /// kept, and the program's lines are exactly its lines.
+        #[test]
+        fn writes_joined_after_records_arrived_in_pieces_lose_nothing(
+            lines in proptest::collection::vec(proptest::collection::vec(app_write(), 0..3), 2..8),
+            apart_extra in 0..12usize,
+            groups in proptest::collection::vec(1..12usize, 1..40),
+        ) {
+            let mut writes = pieces(&gc_record(1));
+            let apart = writes.len() + apart_extra;
+            let mut app = Vec::new();
+            let mut records = vec![gc_record(1).trim_end().to_string()];
+            for (i, ls) in lines.iter().enumerate() {
+                for l in ls {
+                    let l = [l.as_slice(), b"\n"].concat();
+                    app.extend_from_slice(&l);
+                    writes.push(l);
+                }
+                let rec = gc_record(i as u64 + 2);
+                writes.extend(pieces(&rec));
+                records.push(rec.trim_end().to_string());
+            }
+            let apart = apart.min(writes.len());
+            let mut packets: Vec<Vec<u8>> = writes[..apart].to_vec();
+            let mut at = apart;
+            for g in groups.iter().cycle() {
+                if at == writes.len() {
+                    break;
+                }
+                let end = (at + g).min(writes.len());
+                packets.push(writes[at..end].concat());
+                at = end;
+            }
+            let (out, stats, _) = run_chunked(&packets, 1);
+            let got: Vec<String> = out.records.iter().map(|r| r.0.clone()).collect();
+            prop_assert_eq!(got, records);
+            prop_assert_eq!(out.text, app);
+            prop_assert_eq!(stats.unresolved, 0);
+        }
 
         #[test]
         fn torn_records_and_program_text_come_apart_exactly((packets, records, app) in torn_packets()) {
