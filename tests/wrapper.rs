@@ -836,10 +836,12 @@ fn writes_joined_by_a_shell_pipe_are_read_as_bytes() {
     let joined = notices.iter().filter(|n| *n == JOINED.trim_end()).count();
     assert!(joined <= 1, "said once: {notices:?}");
     let text = String::from_utf8_lossy(&text);
-    // While gcviz still takes the writes for the runtime's own, a record
-    // that `cat` split across two of its writes cannot be read from either:
-    // it passes through whole, as a line of its own, and that cycle is
-    // missing. Nothing else may differ.
+    // A record `cat` split across two of its reads, or joined with the
+    // program's text, switches gcviz to the bytes and is rebuilt from them.
+    // One may still pass through as a line of its own: a scav record read
+    // whole and alone (it looks like a program's copy of one), or a record
+    // torn by the program at the very write where `cat` began to join.
+    // Nothing else may differ.
     let (lost, text): (Vec<&str>, Vec<&str>) = text
         .split_inclusive('\n')
         .partition(|l| gcviz::trace::parse_record(l.trim_end().as_bytes()).is_some());
