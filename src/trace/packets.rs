@@ -217,6 +217,20 @@ fn number_len(piece: Piece, b: &[u8]) -> usize {
         .count()
 }
 
+impl Trie {
+    /// Whether `packet` is exactly the first write of a record printed in
+    /// several (`gc `, `scav `, ...; not `GC forced\n`, one write whole).
+    fn starts_record(&self, packet: &[u8]) -> bool {
+        self.nodes[ROOT as usize]
+            .children
+            .iter()
+            .any(|&(piece, child)| {
+                matches!(piece, Piece::Lit(lit) if lit.as_bytes() == packet)
+                    && self.nodes[child as usize].terminal.is_none()
+            })
+    }
+}
+
 /// A packet that is exactly one number as the runtime prints it: no sign
 /// (a negative number prints its `-` apart), no leading zeros, and the shape
 /// of its piece (`@` seconds, milliseconds).
@@ -276,9 +290,10 @@ impl Thread {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Mode {
-    /// Until a record arrives in pieces, the byte scanner decides (so a
-    /// record split across joined writes is not lost), while a probe reads
-    /// the same packets to learn whether the writes arrive one by one.
+    /// Until a record's first write arrives alone (or a record arrives in
+    /// pieces), the byte scanner decides (so a record split across joined
+    /// writes is not lost), while a probe reads the same packets to learn
+    /// whether the writes arrive one by one.
     Probe,
     Packets,
     /// Writes arrive joined: the byte scanner decides.
@@ -436,6 +451,15 @@ impl Packets {
     /// scanner) switches to packets; a whole record line in one packet, to
     /// bytes for good.
     fn probe_packet(&mut self, packet: &[u8], scanner: &mut Scanner, sink: &mut impl Sink) {
+        if scanner.pending() == 0 && self.trie.starts_record(packet) {
+            // A record's first write alone, with nothing else in it: the
+            // writes arrive one by one (for now). From here the packets
+            // decide, this record included, and a join is caught as it
+            // comes (`holds_record_line`, `joins_pieces`).
+            self.mode = Mode::Packets;
+            self.probe = None;
+            return self.packet(packet, scanner, sink);
+        }
         scanner.feed(packet, sink);
         let probe = self
             .probe
@@ -1124,6 +1148,44 @@ mod tests {
             assert_eq!(out.text, b"text\nmore text\n", "group {group}");
             assert_eq!(stats.unresolved, 0);
         }
+    }
+
+    #[test]
+    fn the_first_record_is_the_packets_to_decide_once_its_first_write_comes_alone() {
+        // Torn where the bytes alone cannot tell `8%` from `68%`: the
+        // program wrote ` part2=706` and the runtime `8`, glued in a pipe.
+        const REC: &str = "gc 151 @0.960s 8%: 0.14+0.41+0.73 ms clock, 0.29+0.054/0.28/0+1.4 ms cpu, 15->15->8 MB, 17 MB goal, 0 MB stacks, 0 MB globals, 2 P\n";
+        let rec = pieces(REC);
+        let mut packets = vec![
+            w("piece w1-1 end 1\n"),
+            w("piece w3-343"),
+            rec[0].clone(),
+            w(" end 43\n"),
+            rec[1].clone(),
+            rec[2].clone(),
+            w("piece w0-353"),
+            rec[3].clone(),
+            w(" part1=353"),
+            rec[4].clone(),
+            w(" part2=706"),
+            rec[5].clone(),
+            w(" end 53\n"),
+        ];
+        packets.extend_from_slice(&rec[6..]);
+        let app =
+            "piece w1-1 end 1\npiece w3-343 end 43\npiece w0-353 part1=353 part2=706 end 53\n";
+        let (out, stats, coalesced) = run_chunked(&packets, 1);
+        assert!(!coalesced);
+        assert_eq!(out.records, vec![record(REC, true)]);
+        assert_eq!(out.text, app.as_bytes());
+        assert_eq!(stats.unresolved, 0);
+        // The same bytes with no write boundaries are not guessed at.
+        let mut scanner = Scanner::default();
+        let mut bytes_out = Out::default();
+        scanner.feed(&packets.concat(), &mut bytes_out);
+        scanner.finish(&mut bytes_out);
+        assert_eq!(bytes_out.records, vec![]);
+        assert_eq!(scanner.stats().unresolved, 1);
     }
 
     #[test]

@@ -128,10 +128,29 @@ pub fn timestamps(text: &[u8]) -> Vec<Range<usize>> {
 /// - the heap does not shrink while it is marked (`A->B`: B >= A);
 /// - the marked heap is not far above the heap at mark termination;
 /// - the stop-the-world CPU times are the clock times times the Ps that ran
-///   them (1 to GOMAXPROCS), within the rounding to two significant digits.
+///   them (1 to GOMAXPROCS), within the rounding to two significant digits;
+/// - the first cycle's GC CPU percent (cumulative since the process began)
+///   is at most its own CPU times over the `@` time on every P: the 54
+///   whole `gc 1` lines there sit below this bound, most far below.
 ///
 /// A reading that breaks them took a number from other text.
 pub fn plausible(g: &Gc) -> bool {
+    heap_and_pauses_agree(g) && first_cycle_pct_fits(g)
+}
+
+fn first_cycle_pct_fits(g: &Gc) -> bool {
+    let at_ms = g.at_s * 1000.0;
+    if g.gc != 1 || at_ms < 1.0 {
+        return true;
+    }
+    // The printed times are rounded to two significant digits: 10% and a
+    // hundredth of a millisecond of slack; the percent is truncated.
+    let cpu_ms: f64 = g.cpu_ms.as_slice().iter().sum::<f64>() * 1.1 + 0.01;
+    let bound = 100.0 * cpu_ms / (at_ms * g.procs.max(1) as f64);
+    (g.cpu_pct as f64) <= bound.floor() + 1.0
+}
+
+fn heap_and_pauses_agree(g: &Gc) -> bool {
     let heap = g.heap_end_mb >= g.heap_start_mb
         && (g.heap_live_mb as f64) <= 1.5 * g.heap_end_mb as f64 + 1.0;
     let (clock, cpu) = (g.clock_ms.as_slice(), g.cpu_ms.as_slice());
@@ -218,5 +237,25 @@ mod tests {
         assert_eq!(find("at 11:26:36.5 done"), ["11:26:36.5"]);
         // Runtime text has no `NN:NN:NN`.
         assert!(find("gc 1 @0.001s 13%: 0.44+0.26+0.030 ms clock, 10:2 P").is_empty());
+    }
+
+    #[test]
+    fn the_first_cycle_spends_no_more_cpu_than_it_reports() {
+        let gc = |line: &str| match crate::trace::parse_record(line.as_bytes()) {
+            Some(crate::trace::event::Record::Gc(g)) => g,
+            other => panic!("{other:?}"),
+        };
+        // Captured (Go 1.21.13, GOMAXPROCS=8).
+        assert!(plausible(&gc(
+            "gc 1 @0.002s 1%: 0.052+0.64+0.005 ms clock, 0.10+0.24/0/0.010+0.010 ms cpu, 3->4->0 MB, 4 MB goal, 0 MB stacks, 0 MB globals, 8 P"
+        )));
+        // 2 ms of GC CPU in 0.96 s on 2 Ps is 0.1%, not 53% (`w0-353`).
+        assert!(!plausible(&gc(
+            "gc 1 @0.960s 53%: 0.14+0.41+0.73 ms clock, 0.29+0.054/0.28/0+1.4 ms cpu, 15->15->8 MB, 17 MB goal, 0 MB stacks, 0 MB globals, 2 P"
+        )));
+        // Later cycles are not bound by it.
+        assert!(plausible(&gc(
+            "gc 151 @0.960s 53%: 0.14+0.41+0.73 ms clock, 0.29+0.054/0.28/0+1.4 ms cpu, 15->15->8 MB, 17 MB goal, 0 MB stacks, 0 MB globals, 2 P"
+        )));
     }
 }
