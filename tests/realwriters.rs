@@ -178,3 +178,141 @@ fn real_writers_pass_through_is_exact_in_nine_captures_of_ten() {
         single.len()
     );
 }
+
+/// The capture as wrapper mode reads it: one packet per write. The
+/// program's writes are known; what lies between them is the runtime's,
+/// written one piece per number and per run of other text (how the runtime
+/// prints a record: one `write(2)` per print argument).
+fn as_packets(log: &[u8], writes: &[&[u8]]) -> Vec<Vec<u8>> {
+    fn runtime_pieces(text: &[u8], out: &mut Vec<Vec<u8>>) {
+        let mut last: Option<bool> = None;
+        for (i, &b) in text.iter().enumerate() {
+            let digit = b.is_ascii_digit()
+                || (b == b'.' && last == Some(true))
+                || (b == b'x' && i > 0 && text[i - 1] == b'0');
+            let newline = b == b'\n';
+            match out.last_mut() {
+                Some(p) if last == Some(digit) && !newline && p != b"\n" => p.push(b),
+                _ => out.push(vec![b]),
+            }
+            last = Some(digit);
+        }
+    }
+    let mut packets = Vec::new();
+    let mut at = 0;
+    for w in writes {
+        let found = memmem::find(&log[at..], w).expect("every write stands whole in the stream");
+        runtime_pieces(&log[at..at + found], &mut packets);
+        packets.push(w.to_vec());
+        at += found + w.len();
+    }
+    runtime_pieces(&log[at..], &mut packets);
+    packets
+}
+
+/// Wrapper mode on the same captures, each write a packet: every record
+/// exact, the program's text exact, nothing unresolved. The live test
+/// (`tests/wrapper.rs`) runs the program; this one replays 18 runs of it
+/// the same way every time.
+#[test]
+fn real_writers_read_as_packets_come_apart_exactly() {
+    use gcviz::trace::{Packets, Scanner};
+    let logs: Vec<_> = files_ending(&fixtures().join("traces"), ".log.gz")
+        .into_iter()
+        .filter(|p| p.to_string_lossy().contains("realwriters-"))
+        .collect();
+    assert!(logs.len() >= 18);
+    let mut failures = Vec::new();
+    for log in &logs {
+        let name = log.strip_prefix(fixtures()).unwrap().display().to_string();
+        let side = log.to_string_lossy().replace(".log.gz", ".writes.gz");
+        let (bytes, side) = (gunzip(log), gunzip(Path::new(&side)));
+        let writes = common::app_writes(&side);
+        let truth = runtime_lines(&bytes, &writes);
+        let packets = as_packets(&bytes, &writes);
+        let mut p = Packets::default();
+        let mut scanner = Scanner::default();
+        let mut out = common::Collect::default();
+        for chunk in packets.chunks(7) {
+            let lens: Vec<u32> = chunk.iter().map(|c| c.len() as u32).collect();
+            p.feed(&chunk.concat(), &lens, &mut scanner, &mut out);
+        }
+        p.finish(&mut scanner, &mut out);
+        let got: Vec<Vec<u8>> = out.events.iter().map(|e| e.raw.to_vec()).collect();
+        let stats = scanner.stats();
+        let text_exact = out.text == writes.concat();
+        eprintln!(
+            "{name}: {} of {} records, unresolved {}, text {}, joined {}",
+            got.len(),
+            truth.len(),
+            stats.unresolved,
+            if text_exact { "exact" } else { "DIFFERS" },
+            p.coalesced()
+        );
+        if got != truth || !text_exact || stats.unresolved > 0 || p.coalesced() {
+            failures.push(name);
+        }
+    }
+    assert!(failures.is_empty(), "{failures:?}");
+}
+
+/// Packets (`LEN\n` + bytes each) as gcviz's reader delivered them in live
+/// wrapper runs of the realwriters program (`fixtures/packets/`), with the
+/// program's own writes beside them: replayed, every record is the
+/// runtime's exact text and the pass-through is exactly the program's.
+#[test]
+fn live_wrapper_runs_replayed_come_apart_exactly() {
+    use gcviz::trace::{Packets, Scanner};
+    let dumps = files_ending(&fixtures().join("packets"), ".packets.gz");
+    assert!(!dumps.is_empty());
+    for dump in &dumps {
+        let name = dump.file_name().unwrap().to_string_lossy().into_owned();
+        let side = dump.to_string_lossy().replace(".packets.gz", ".writes.gz");
+        let (raw, side) = (gunzip(dump), gunzip(Path::new(&side)));
+        let packets = common::app_writes(&raw);
+        let writes = common::app_writes(&side);
+        // The runtime's writes: every packet that is not the program's next.
+        let mut next = writes.iter().peekable();
+        let mut runtime = Vec::new();
+        for p in &packets {
+            if next.peek() == Some(&p) {
+                next.next();
+            } else {
+                runtime.extend_from_slice(p);
+            }
+        }
+        assert!(
+            next.peek().is_none(),
+            "{name}: the program's writes are all packets"
+        );
+        let truth: Vec<&[u8]> = runtime.split_inclusive(|&b| b == b'\n').collect();
+        let mut p = Packets::default();
+        let mut scanner = Scanner::default();
+        let mut out = common::Collect::default();
+        for chunk in packets.chunks(16) {
+            let lens: Vec<u32> = chunk.iter().map(|c| c.len() as u32).collect();
+            p.feed(&chunk.concat(), &lens, &mut scanner, &mut out);
+        }
+        p.finish(&mut scanner, &mut out);
+        // A record cut off by the exit (no newline) passes through as text.
+        let (whole, cut): (Vec<&[u8]>, Vec<&[u8]>) =
+            truth.into_iter().partition(|l| l.ends_with(b"\n"));
+        let want: Vec<&[u8]> = whole.iter().map(|l| &l[..l.len() - 1]).collect();
+        let got: Vec<&[u8]> = out.events.iter().map(|e| &*e.raw).collect();
+        assert!(want.len() > 100, "{name}");
+        assert_eq!(got.len(), want.len(), "{name}");
+        for (g, w) in got.iter().zip(&want) {
+            assert_eq!(
+                String::from_utf8_lossy(g),
+                String::from_utf8_lossy(w),
+                "{name}"
+            );
+        }
+        assert_eq!(scanner.stats().unresolved, cut.len() as u64, "{name}");
+        assert!(!p.coalesced(), "{name}");
+        if cut.is_empty() {
+            assert!(out.text == writes.concat(), "{name}: pass-through differs");
+        }
+        eprintln!("{name}: {} records exact, pass-through exact", got.len());
+    }
+}

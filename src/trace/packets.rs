@@ -451,11 +451,15 @@ impl Packets {
     /// scanner) switches to packets; a whole record line in one packet, to
     /// bytes for good.
     fn probe_packet(&mut self, packet: &[u8], scanner: &mut Scanner, sink: &mut impl Sink) {
-        if scanner.pending() == 0 && self.trie.starts_record(packet) {
+        if self.trie.starts_record(packet) {
             // A record's first write alone, with nothing else in it: the
             // writes arrive one by one (for now). From here the packets
             // decide, this record included, and a join is caught as it
-            // comes (`holds_record_line`, `joins_pieces`).
+            // comes (`holds_record_line`, `joins_pieces`). What the byte
+            // scanner still holds (a look-alike line it was waiting on) came
+            // before this record, which no other record overlaps: it is
+            // decided now.
+            scanner.flush(sink);
             self.mode = Mode::Packets;
             self.probe = None;
             return self.packet(packet, scanner, sink);
@@ -1186,6 +1190,35 @@ mod tests {
         scanner.finish(&mut bytes_out);
         assert_eq!(bytes_out.records, vec![]);
         assert_eq!(scanner.stats().unresolved, 1);
+    }
+
+    #[test]
+    fn a_look_alike_line_the_byte_scanner_holds_does_not_keep_the_first_record_from_the_packets() {
+        // The start of a live run of the realwriters program: a look-alike
+        // line the byte scanner waits on, then the first record torn right
+        // where `part1=0` and the runtime's `1` read `part1=01` as bytes.
+        const REC: &str = "gc 1 @0.002s 55%: 7.1+1.6+0.008 ms clock, 14+0.28/0.35/0+0.017 ms cpu, 3->4->0 MB, 4 MB goal, 0 MB stacks, 0 MB globals, 8 P\n";
+        let rec = pieces(REC);
+        let app = [
+            "2026/12/02 16:25:16 worker gc 0 @ node-3 finished\n",
+            "{\"time\":\"2026-12-02T16:25:16.411742198Z\",\"level\":\"INFO\"}\n",
+            "\r   0% [>                    ] 0/5000",
+            "piece w1-0",
+            " part1=0",
+            " end 0\n",
+        ];
+        let mut packets = vec![w(app[0]), w(app[1]), rec[0].clone()];
+        packets.extend([w(app[2]), w(app[3]), w(app[4]), rec[1].clone(), w(app[5])]);
+        packets.extend_from_slice(&rec[2..]);
+        // The byte scanner waits on the look-alike line when `gc ` comes.
+        let mut bytes = Scanner::default();
+        bytes.feed(&packets[..2].concat(), &mut Out::default());
+        assert!(bytes.pending() > 0);
+        let (out, stats, coalesced) = run_chunked(&packets, 1);
+        assert!(!coalesced);
+        assert_eq!(out.records, vec![record(REC, true)]);
+        assert_eq!(out.text, app.concat().as_bytes());
+        assert_eq!(stats.unresolved, 0);
     }
 
     #[test]

@@ -444,6 +444,13 @@ impl Scanner {
         self.pump(Flush::Eof, sink);
     }
 
+    /// Decides everything held now, as at the end of the stream, when what
+    /// comes next is known to start afresh (a record's first write, seen
+    /// apart); more can be fed after.
+    pub fn flush(&mut self, sink: &mut impl Sink) {
+        self.pump(Flush::Eof, sink);
+    }
+
     fn pump(&mut self, flush: Flush, sink: &mut impl Sink) {
         while if self.window.is_some() {
             self.step_window(flush, sink)
