@@ -770,20 +770,30 @@ fn a_program_writing_as_real_programs_do_loses_no_cycle_and_no_byte() {
     }
 }
 
-/// When `text` is `app` with one more stretch near its end that begins a
-/// runtime record and has no newline (the record the runtime was printing
-/// when the program exited): that stretch.
+/// When `text` is `app` with the start of a runtime record (no newline)
+/// among its last 4 KiB, maybe with the program's last writes between its
+/// pieces: the record the runtime was printing when the program exited.
+/// Returns those pieces, joined.
 fn cut_off_record(text: &[u8], app: &[u8]) -> Option<Vec<u8>> {
     if text == app {
         return None;
     }
     let same = text.iter().zip(app).take_while(|(a, b)| a == b).count();
-    let extra = text.len().checked_sub(app.len())?;
-    let piece = &text[same..same + extra];
-    let rest_same = text[same + extra..] == app[same..];
-    let near_end = app.len() - same <= 4096;
+    if app.len() - same > 4096 {
+        return None;
+    }
+    // The program's text, in order, and what is left: the record's pieces.
+    let mut piece = Vec::new();
+    let mut next = same;
+    for &b in &text[same..] {
+        if next < app.len() && app[next] == b {
+            next += 1;
+        } else {
+            piece.push(b);
+        }
+    }
     let a_record = piece.starts_with(b"gc ") || piece.starts_with(b"scav ");
-    (rest_same && near_end && a_record && !piece.contains(&b'\n')).then(|| piece.to_vec())
+    (next == app.len() && a_record && !piece.contains(&b'\n')).then_some(piece)
 }
 
 #[test]
@@ -799,6 +809,11 @@ fn a_record_cut_off_by_the_exit_is_found_only_where_it_can_be() {
         Some(b"gc 5 @".to_vec())
     );
     assert_eq!(cut_off_record(b"a\n\nrealwriters: done\nx", app), None);
+    // Its pieces around the program's last line.
+    assert_eq!(
+        cut_off_record(b"a\ngc 172\n @realwriters: done\n", app),
+        Some(b"gc 172 @".to_vec())
+    );
     assert_eq!(
         cut_off_record(b"a\nworker \nrealwriters: done\n", app),
         None
