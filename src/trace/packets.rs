@@ -60,6 +60,14 @@ struct Node {
     /// The pieces up to here are a whole record (its last piece ends in
     /// `\n`) of this family.
     terminal: Option<Family>,
+    /// The bytes a piece after this node can start with (a bit each).
+    firsts: [u64; 4],
+}
+
+impl Node {
+    fn may_start(&self, b: u8) -> bool {
+        self.firsts[usize::from(b >> 6)] & (1 << (b & 63)) != 0
+    }
 }
 
 const ROOT: u32 = 0;
@@ -85,6 +93,18 @@ impl Trie {
                     };
                 }
                 t.nodes[at as usize].terminal = Some(shape.family);
+            }
+            for node in &mut t.nodes {
+                for &(piece, _) in &node.children {
+                    let firsts: &[u8] = match piece {
+                        Piece::Lit(lit) => &lit.as_bytes()[..1],
+                        Piece::Hex => b"0",
+                        _ => b"0123456789",
+                    };
+                    for &b in firsts {
+                        node.firsts[usize::from(b >> 6)] |= 1 << (b & 63);
+                    }
+                }
             }
             t
         })
@@ -165,6 +185,13 @@ impl Trie {
     /// can only have written apart (see [`Stop`]). Numbers are taken whole
     /// (the runtime's are always followed by a non-digit), literals exactly.
     fn joined(&self, node: u32, bytes: &[u8], seen: Joined, stop: Stop) -> bool {
+        if seen.literals + seen.numbers == 0
+            && bytes
+                .first()
+                .is_some_and(|&b| !self.nodes[node as usize].may_start(b))
+        {
+            return false;
+        }
         let node = &self.nodes[node as usize];
         if bytes.is_empty() {
             return match stop {
