@@ -44,6 +44,17 @@ fn clean_trace() -> Vec<u8> {
     out
 }
 
+/// The byte scanner over `input` in 64 KiB reads: the records found.
+fn scan_all(input: &[u8]) -> u64 {
+    let mut s = Scanner::default();
+    let mut out = Count(0, 0);
+    for chunk in input.chunks(64 * 1024) {
+        s.feed(chunk, &mut out);
+    }
+    s.finish(&mut out);
+    out.0
+}
+
 fn bench(c: &mut Criterion) {
     let cases = [
         ("clean go1.27 memlimit trace", clean_trace()),
@@ -55,17 +66,7 @@ fn bench(c: &mut Criterion) {
     for (name, input) in cases {
         let mut g = c.benchmark_group(name);
         g.throughput(Throughput::Bytes(input.len() as u64));
-        g.bench_function("gcviz scanner", |b| {
-            b.iter(|| {
-                let mut s = Scanner::default();
-                let mut out = Count(0, 0);
-                for chunk in input.chunks(64 * 1024) {
-                    s.feed(chunk, &mut out);
-                }
-                s.finish(&mut out);
-                out.0
-            })
-        });
+        g.bench_function("gcviz scanner", |b| b.iter(|| scan_all(&input)));
         g.bench_function("limit: memchr line split", |b| {
             b.iter(|| memchr::memchr_iter(b'\n', black_box(&input)).count())
         });
@@ -118,15 +119,7 @@ fn bench_packets(c: &mut Criterion) {
         })
     });
     g.bench_function("byte scanner, same bytes (pipe mode)", |b| {
-        b.iter(|| {
-            let mut s = Scanner::default();
-            let mut out = Count(0, 0);
-            for chunk in bytes.chunks(64 * 1024) {
-                s.feed(chunk, &mut out);
-            }
-            s.finish(&mut out);
-            out.0
-        })
+        b.iter(|| scan_all(&bytes))
     });
     g.finish();
 }

@@ -12,6 +12,7 @@ use std::io::Read;
 use std::path::Path;
 
 use common::{files_ending, fixtures, scan};
+use gcviz::trace::{Packets, Scanner, Stats};
 use memchr::memmem;
 
 fn gunzip(path: &Path) -> Vec<u8> {
@@ -210,13 +211,30 @@ fn as_packets(log: &[u8], writes: &[&[u8]]) -> Vec<Vec<u8>> {
     packets
 }
 
+/// Wrapper mode's reassembly over `packets`, `per_read` of them a read:
+/// what it passed on, its counts, and whether it found the writes joined.
+fn replay<P: AsRef<[u8]>>(packets: &[P], per_read: usize) -> (common::Collect, Stats, bool) {
+    let mut p = Packets::default();
+    let mut scanner = Scanner::default();
+    let mut out = common::Collect::default();
+    for read in packets.chunks(per_read) {
+        let lens: Vec<u32> = read.iter().map(|c| c.as_ref().len() as u32).collect();
+        let bytes: Vec<u8> = read
+            .iter()
+            .flat_map(|c| c.as_ref().iter().copied())
+            .collect();
+        p.feed(&bytes, &lens, &mut scanner, &mut out);
+    }
+    p.finish(&mut scanner, &mut out);
+    (out, scanner.stats().clone(), p.coalesced())
+}
+
 /// Wrapper mode on the same captures, each write a packet: every record
 /// exact, the program's text exact, nothing unresolved. The live test
 /// (`tests/wrapper.rs`) runs the program; this one replays 18 runs of it
 /// the same way every time.
 #[test]
 fn real_writers_read_as_packets_come_apart_exactly() {
-    use gcviz::trace::{Packets, Scanner};
     let logs: Vec<_> = files_ending(&fixtures().join("traces"), ".log.gz")
         .into_iter()
         .filter(|p| p.to_string_lossy().contains("realwriters-"))
@@ -229,17 +247,8 @@ fn real_writers_read_as_packets_come_apart_exactly() {
         let (bytes, side) = (gunzip(log), gunzip(Path::new(&side)));
         let writes = common::app_writes(&side);
         let truth = runtime_lines(&bytes, &writes);
-        let packets = as_packets(&bytes, &writes);
-        let mut p = Packets::default();
-        let mut scanner = Scanner::default();
-        let mut out = common::Collect::default();
-        for chunk in packets.chunks(7) {
-            let lens: Vec<u32> = chunk.iter().map(|c| c.len() as u32).collect();
-            p.feed(&chunk.concat(), &lens, &mut scanner, &mut out);
-        }
-        p.finish(&mut scanner, &mut out);
+        let (out, stats, joined) = replay(&as_packets(&bytes, &writes), 7);
         let got: Vec<Vec<u8>> = out.events.iter().map(|e| e.raw.to_vec()).collect();
-        let stats = scanner.stats();
         let text_exact = out.text == writes.concat();
         eprintln!(
             "{name}: {} of {} records, unresolved {}, text {}, joined {}",
@@ -247,9 +256,9 @@ fn real_writers_read_as_packets_come_apart_exactly() {
             truth.len(),
             stats.unresolved,
             if text_exact { "exact" } else { "DIFFERS" },
-            p.coalesced()
+            joined
         );
-        if got != truth || !text_exact || stats.unresolved > 0 || p.coalesced() {
+        if got != truth || !text_exact || stats.unresolved > 0 || joined {
             failures.push(name);
         }
     }
@@ -262,7 +271,6 @@ fn real_writers_read_as_packets_come_apart_exactly() {
 /// runtime's exact text and the pass-through is exactly the program's.
 #[test]
 fn live_wrapper_runs_replayed_come_apart_exactly() {
-    use gcviz::trace::{Packets, Scanner};
     let dumps = files_ending(&fixtures().join("packets"), ".packets.gz");
     assert!(!dumps.is_empty());
     for dump in &dumps {
@@ -286,14 +294,7 @@ fn live_wrapper_runs_replayed_come_apart_exactly() {
             "{name}: the program's writes are all packets"
         );
         let truth: Vec<&[u8]> = runtime.split_inclusive(|&b| b == b'\n').collect();
-        let mut p = Packets::default();
-        let mut scanner = Scanner::default();
-        let mut out = common::Collect::default();
-        for chunk in packets.chunks(16) {
-            let lens: Vec<u32> = chunk.iter().map(|c| c.len() as u32).collect();
-            p.feed(&chunk.concat(), &lens, &mut scanner, &mut out);
-        }
-        p.finish(&mut scanner, &mut out);
+        let (out, stats, joined) = replay(&packets, 16);
         // A record cut off by the exit (no newline) passes through as text.
         let (whole, cut): (Vec<&[u8]>, Vec<&[u8]>) =
             truth.into_iter().partition(|l| l.ends_with(b"\n"));
@@ -308,8 +309,8 @@ fn live_wrapper_runs_replayed_come_apart_exactly() {
                 "{name}"
             );
         }
-        assert_eq!(scanner.stats().unresolved, cut.len() as u64, "{name}");
-        assert!(!p.coalesced(), "{name}");
+        assert_eq!(stats.unresolved, cut.len() as u64, "{name}");
+        assert!(!joined, "{name}");
         if cut.is_empty() {
             assert!(out.text == writes.concat(), "{name}: pass-through differs");
         }
