@@ -175,6 +175,43 @@ fn output_is_the_programs_byte_for_byte_without_the_trace() {
     assert!(gcs.len() >= 20, "only {} gc records", gcs.len());
 }
 
+/// `GCVIZ_PACKETS_LOG=FILE`: every write of the program's stderr as gcviz
+/// read it, in order; together, every byte (the program's text and the
+/// runtime's records).
+#[test]
+fn the_packets_log_holds_every_write_as_read() {
+    let Some(bin) = program("wrap-echo") else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let (record, log) = (dir.path().join("records"), dir.path().join("packets"));
+    let mut cmd = quiet(&[
+        os("--record"),
+        record.as_os_str(),
+        bin.as_os_str(),
+        os("text"),
+        os("0"),
+    ]);
+    cmd.env("GCVIZ_PACKETS_LOG", &log);
+    let wrapped = run(cmd).finish();
+    assert_eq!(wrapped.code(), 0);
+    let raw = std::fs::read(&log).unwrap();
+    let packets = common::app_writes(&raw);
+    // Many writes, each one read apart: a record is a few dozen.
+    let gcs = recorded_gc_numbers(&record);
+    assert!(packets.len() > 20 * gcs.len(), "{} writes", packets.len());
+    let all = packets.concat();
+    let text = program_text(&wrapped.stderr);
+    let records = std::fs::read(&record).unwrap();
+    assert_eq!(all.len(), text.len() + records.len());
+    // The program's text is in there in order, the records between.
+    let mut rest = all.as_slice();
+    for line in text.split_inclusive(|&b| b == b'\n') {
+        let at = memchr::memmem::find(rest, line).expect("the program's line in the log");
+        rest = &rest[at + line.len()..];
+    }
+}
+
 /// `GCVIZ_NO_PACKETS=1` (and a kernel refusing `O_DIRECT`): the byte
 /// path of before, still exact on whole lines.
 #[test]

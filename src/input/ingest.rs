@@ -17,6 +17,50 @@ use crate::trace::{Packets, Scanner, Sink, Stats};
 /// Chunks waiting between the reader and the parser.
 const QUEUE: usize = 256;
 
+/// Names a file to which wrapper mode appends every write of the program's
+/// stderr as it was read (`LEN\n` + bytes each, the format of
+/// `fixtures/packets/`): a run gcviz misread can be replayed exactly.
+pub const PACKETS_LOG_ENV: &str = "GCVIZ_PACKETS_LOG";
+
+/// The `GCVIZ_PACKETS_LOG` copy of each write, written on the parser thread
+/// (the program never waits for it); given up, said once, if it fails.
+struct PacketsLog(Option<io::BufWriter<std::fs::File>>);
+
+impl PacketsLog {
+    fn from_env() -> Self {
+        let Some(path) = std::env::var_os(PACKETS_LOG_ENV) else {
+            return PacketsLog(None);
+        };
+        match std::fs::File::create(&path) {
+            Ok(f) => PacketsLog(Some(io::BufWriter::new(f))),
+            Err(e) => {
+                crate::error::say(&format!(
+                    "cannot write {PACKETS_LOG_ENV} file {}: {e}",
+                    std::path::Path::new(&path).display()
+                ));
+                PacketsLog(None)
+            }
+        }
+    }
+
+    fn write(&mut self, bytes: &[u8], lens: &[u32]) {
+        let Some(w) = self.0.as_mut() else {
+            return;
+        };
+        let mut at = 0;
+        let result = lens.iter().try_for_each(|&len| {
+            let packet = &bytes[at..(at + len as usize).min(bytes.len())];
+            at += packet.len();
+            writeln!(w, "{}", packet.len())?;
+            w.write_all(packet)
+        });
+        if let Err(e) = result.and_then(|()| w.flush()) {
+            crate::error::say(&format!("stopped writing the {PACKETS_LOG_ENV} file: {e}"));
+            self.0 = None;
+        }
+    }
+}
+
 /// Where pass-through text and the `--record` copy go.
 struct Out<W: Write> {
     text: W,
@@ -182,6 +226,7 @@ where
             let mut scanner = Scanner::default();
             let mut packets = Packets::default();
             let mut said_joined = false;
+            let mut packets_log = PacketsLog::from_env();
             let mut notices: Vec<String> = Vec::new();
             let mut out = Out {
                 text,
@@ -208,6 +253,7 @@ where
                             packets.feed_bytes(chunk.bytes(), &mut scanner, &mut sink);
                         } else {
                             let (b, p) = (chunk.bytes(), chunk.packets());
+                            packets_log.write(b, p);
                             packets.feed(b, p, &mut scanner, &mut sink);
                         }
                         sink.hub.set_stats(scanner.stats());
