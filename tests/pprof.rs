@@ -362,6 +362,30 @@ fn a_program_without_pprof_gets_one_probe_on_its_own_port_and_no_noise() {
     assert!(String::from_utf8_lossy(&body).contains("no pprof endpoint found yet"));
 }
 
+/// A program that exits without ever serving pprof: the status no longer
+/// says gcviz is looking, and the heap API says none was found.
+#[test]
+fn after_the_exit_a_search_that_found_nothing_says_so() {
+    let Some(bin) = program("wrap-echo") else {
+        return;
+    };
+    let mut cmd = binary::command();
+    cmd.args(["-p", "0", "--keep-serving"])
+        .arg(bin)
+        .args(["text", "0"])
+        .stdin(Stdio::null());
+    let run = Gcviz::start(cmd);
+    let status = eventually("the program to exit", || {
+        let s = get_json(&run, "/api/status");
+        (s["state"] == "exited").then_some(s)
+    });
+    assert_eq!(status["pprof"]["state"], "none");
+    let (code, body) = get(&run, "/api/heap/diff");
+    assert_eq!(code, 404);
+    let body = String::from_utf8_lossy(&body);
+    assert!(body.contains("no pprof endpoint was found"), "{body}");
+}
+
 /// `--no-pprof`: nothing is probed, not even the program's own port.
 #[test]
 fn no_pprof_probes_nothing() {

@@ -72,6 +72,7 @@ function onStatus(st) {
   wrap.hidden = false;
   const dd = $('pprof');
   if (p.state === 'searching') dd.textContent = 'looking at the program\u2019s listening ports';
+  else if (p.state === 'none') dd.textContent = 'none found on the program\u2019s listening ports while it ran';
   else if (p.state === 'failing') dd.textContent = (p.endpoint || '') + ' \u2014 ' + (p.error || 'failing');
   else dd.textContent = p.endpoint + ' (' + (p.how === 'found' ? 'found' : '--pprof') + ', every ' + p.every_s + ' s)';
   dd.className = 'mono' + (p.state === 'failing' ? ' bad' : '');
@@ -79,7 +80,7 @@ function onStatus(st) {
 }
 
 function show() {
-  const any = state.profiles.length > 0 || state.gx.length > 0 || (state.pprof && state.pprof.state !== 'searching');
+  const any = state.profiles.length > 0 || state.gx.length > 0 || (state.pprof && state.pprof.state !== 'searching' && state.pprof.state !== 'none');
   if (any && $('heap-area').hidden) {
     $('heap-area').hidden = false;
     makeChart();

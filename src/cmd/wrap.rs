@@ -93,6 +93,7 @@ pub async fn run(args: ServeArgs, program: Vec<OsString>) -> Result<u8> {
     sampler.abort();
     if let Some(p) = profiler {
         p.abort();
+        crate::input::pprof::sampler::search_ended(&hub);
     }
     // The reader ends at the end of the program's stderr, when a grandchild
     // holding it open closes it too, or at Ctrl-C: every byte written

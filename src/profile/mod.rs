@@ -18,7 +18,8 @@ use serde::Serialize;
 /// What the header says of the pprof endpoint.
 #[derive(Debug, Clone, Default, Serialize, PartialEq)]
 pub struct PprofStatus {
-    /// "searching" (looking at the program's ports), "found", "failing".
+    /// "searching" (looking at the program's ports), "found", "failing",
+    /// "none" (the program exited and none of its ports served pprof).
     pub state: &'static str,
     /// "given" (`--pprof`) or "found" (discovered).
     pub how: Option<&'static str>,

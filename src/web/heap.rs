@@ -24,6 +24,9 @@ fn no_profile(app: &App) -> Response {
         Some(p) if p.state == "searching" => {
             "no pprof endpoint found yet among the program's listening ports"
         }
+        Some(p) if p.state == "none" => {
+            "no pprof endpoint was found among the program's listening ports while it ran"
+        }
         Some(_) => "no heap profile yet",
     };
     (StatusCode::NOT_FOUND, format!("gcviz: {why}\n")).into_response()

@@ -67,6 +67,14 @@ fn set_status(hub: &Hub, f: impl FnOnce(&mut PprofStatus)) {
     });
 }
 
+/// The program has exited: a search still going on found nothing, and the
+/// header says so instead of "looking".
+pub fn search_ended(hub: &Hub) {
+    if hub.status().pprof.is_some_and(|p| p.state == "searching") {
+        set_status(hub, |p| p.state = "none");
+    }
+}
+
 async fn run(cfg: Config, hub: Hub) {
     let every = cfg.every;
     let ep = match &cfg.source {
