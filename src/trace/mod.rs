@@ -15,6 +15,7 @@ mod repair;
 mod scan;
 mod scav;
 mod shapes;
+mod timeline;
 
 pub use packets::{MAX_HOLD, Packets};
 pub use scan::{Limits, Scanner, Sink, Stats};

@@ -11,13 +11,13 @@ use std::sync::Arc;
 use memchr::{memchr, memrchr};
 use serde::Serialize;
 
-use super::pieces::Family;
 use super::progress::Progress;
 use super::repair::{self, Alignment, Constraints};
 use super::shapes::plausible;
+use super::timeline::{Step, Timeline};
 use super::{Anchors, gc_line, is_other_runtime_line, parse_record};
 use crate::trace::analysis::Analysis;
-use crate::trace::event::{Event, GcFormat, Record, ScavFormat};
+use crate::trace::event::{Event, Record};
 
 /// Where the scanner's output goes.
 pub trait Sink {
@@ -152,80 +152,6 @@ struct Window {
     lines: usize,
 }
 
-/// Process boundaries, the stream's timeline, and what the process's
-/// records look like (a repair must keep to it).
-#[derive(Debug, Default)]
-struct Timeline {
-    proc: u32,
-    last_gc: Option<u64>,
-    /// `@` of the process's last gc record.
-    last_at_s: Option<f64>,
-    /// Time between its last two gc records.
-    last_interval_s: Option<f64>,
-    /// GC CPU percent of its last gc record.
-    last_pct: Option<u64>,
-    /// Records left unresolved since the last gc record.
-    unresolved_since_gc: u64,
-    offset_s: f64,
-    last_t_s: Option<f64>,
-    procs: Option<u64>,
-    gc_format: Option<GcFormat>,
-    scav_format: Option<ScavFormat>,
-}
-
-impl Timeline {
-    /// A rebuilt record's gc number is the next one of the process. A torn
-    /// record is never believed to start a new process (gc numbers going back
-    /// to 1): the program's own `gc 1 @` text is the likelier reading, and a
-    /// new process shows itself by its next whole record. At the very start
-    /// of the stream only the first cycle is believed. Each record left
-    /// unresolved since the last cycle may have been a cycle: one more
-    /// number is possible, at one odd boundary's worth of doubt per number
-    /// skipped.
-    fn gc_cost(&self, n: u64) -> Option<u32> {
-        let next = self.last_gc.map_or(1, |last| last + 1);
-        let skipped = n.checked_sub(next)?;
-        (skipped <= self.unresolved_since_gc).then_some(skipped as u32)
-    }
-
-    /// Within a process, time does not run backwards, and the runtime
-    /// forces a cycle at least every two minutes (`forcegcperiod`), so a
-    /// rebuilt record is not believed further than that from the last one.
-    /// Further than ten of the last intervals (and a second) is one odd
-    /// boundary's worth of doubt: `piece w0-353` then the runtime's `0.960`
-    /// reads `0.960` rather than `30.960`.
-    fn at_cost(&self, at_s: f64) -> Option<u32> {
-        let last = self.last_at_s.unwrap_or(0.0);
-        if at_s < last || at_s > last + MAX_GC_INTERVAL_S {
-            return None;
-        }
-        let usual = 1.0 + 10.0 * self.last_interval_s.unwrap_or(0.0);
-        Some(u32::from(at_s - last > usual))
-    }
-
-    /// The runtime's GC CPU percent is cumulative since the process
-    /// started: it moves a few points at most from one cycle to the next
-    /// (`end 53` then the runtime's `%: ` is not a jump from 8% to 53%).
-    fn pct_cost(&self, pct: u64) -> u32 {
-        match self.last_pct {
-            Some(last) if pct.abs_diff(last) > 5 => 1,
-            _ => 0,
-        }
-    }
-
-    fn accepts_procs(&self, p: u64) -> bool {
-        self.procs.is_none_or(|q| q == p)
-    }
-
-    fn accepts_shape(&self, f: Family) -> bool {
-        match f {
-            Family::Gc(g) => self.gc_format.is_none_or(|q| q == g),
-            Family::Scav(s) => self.scav_format.is_none_or(|q| q == s),
-            Family::Other => true,
-        }
-    }
-}
-
 pub struct Scanner {
     limits: Limits,
     buf: Vec<u8>,
@@ -293,7 +219,7 @@ impl Scanner {
 
     /// The gc number the next cycle of the current process will print.
     pub fn next_gc(&self) -> u64 {
-        self.timeline.last_gc.map_or(1, |n| n + 1)
+        self.timeline.next_gc()
     }
 
     pub fn stats(&self) -> &Stats {
@@ -803,7 +729,7 @@ impl Scanner {
     /// the one the next rebuilt record's number skips.
     fn unresolved(&mut self) {
         self.stats.unresolved += 1;
-        self.timeline.unresolved_since_gc = self.timeline.unresolved_since_gc.saturating_add(1);
+        self.timeline.unresolved();
     }
 
     /// Counts text passed through that began like a record (`gc 12`, `scav 0`),
@@ -890,15 +816,8 @@ impl Scanner {
             Record::Gc(g) => {
                 self.stats.gc += 1;
                 self.note_gc(g.gc);
-                let t = self.timeline.offset_s + g.at_s;
-                self.timeline.last_t_s = Some(t);
-                self.timeline.last_interval_s = self.timeline.last_at_s.map(|l| g.at_s - l);
-                self.timeline.last_at_s = Some(g.at_s);
-                self.timeline.last_pct = Some(g.cpu_pct);
-                self.timeline.unresolved_since_gc = 0;
-                self.timeline.procs = Some(g.procs);
-                self.timeline.gc_format = Some(g.format);
-                e.window = Some(self.analysis.on_gc(self.timeline.proc, g));
+                let t = self.timeline.on_gc(g);
+                e.window = Some(self.analysis.on_gc(self.timeline.proc(), g));
                 Some(t)
             }
             Record::LegacyGc(g) => {
@@ -908,19 +827,19 @@ impl Scanner {
             }
             Record::Scav(sc) => {
                 self.stats.scav += 1;
-                self.timeline.scav_format = Some(sc.format);
-                self.timeline.last_t_s
+                self.timeline.on_scav(sc.format);
+                self.timeline.last_t_s()
             }
             Record::Scvg(_) | Record::ScvgReleased(_) => {
                 self.stats.scvg += 1;
-                self.timeline.last_t_s
+                self.timeline.last_t_s()
             }
             Record::GcForced(_) => {
                 self.stats.gc_forced += 1;
-                self.timeline.last_t_s
+                self.timeline.last_t_s()
             }
         };
-        e.proc = self.timeline.proc;
+        e.proc = self.timeline.proc();
         self.stats.records += 1;
         if repaired {
             self.stats.repaired += 1;
@@ -931,25 +850,12 @@ impl Scanner {
 
     /// Tracks gc numbers: a restart means another process, a jump lost cycles.
     fn note_gc(&mut self, n: u64) {
-        let tl = &mut self.timeline;
-        match tl.last_gc {
-            Some(last) if n <= last => {
-                tl.proc += 1;
-                tl.offset_s = tl.last_t_s.unwrap_or(0.0);
-                tl.last_at_s = None;
-                tl.last_interval_s = None;
-                tl.last_pct = None;
-                self.stats.restarts += 1;
-            }
-            Some(last) => self.stats.gaps += n - last - 1,
-            None => {}
+        match self.timeline.note_gc(n) {
+            Step::Restart => self.stats.restarts += 1,
+            Step::Skipped(lost) => self.stats.gaps += lost,
         }
-        tl.last_gc = Some(n);
     }
 }
-
-/// Two minutes (the runtime's forced GC period) and some slack.
-const MAX_GC_INTERVAL_S: f64 = 130.0;
 
 /// One record is never longer than this (a gc line with every number at its
 /// widest is under 400 bytes).
