@@ -168,6 +168,18 @@ fn the_goroutine_count_climbs_with_a_goroutine_leak() {
     // In time order among the trace's records.
     let times: Vec<f64> = lines.iter().filter_map(|l| l["t_s"].as_f64()).collect();
     assert!(times.windows(2).all(|w| w[0] <= w[1]));
+    // And in /metrics: the last count read, no lower than the counts above,
+    // and the heap profiles read.
+    let (_, metrics) = get(&run, "/metrics");
+    let metrics = String::from_utf8(metrics).unwrap();
+    let value = |name: &str| -> Option<f64> {
+        metrics
+            .lines()
+            .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
+    };
+    let now = value("gcviz_goroutines").expect("a goroutine gauge");
+    assert!(now >= counts[counts.len() - 1] as f64, "{now} {counts:?}");
+    assert!(value("gcviz_heap_profiles_total").is_some_and(|n| n >= 1.0));
 }
 
 /// A loopback server that counts connections and requests and answers

@@ -393,6 +393,7 @@ impl Hub {
         let meta = self
             .pprof_store()
             .add(t_s, wall_s, reason, heap_live_mb, raw, reduced);
+        self.state().totals.heap_profile();
         let _ = self.inner.tx.send(Live::Profile(Arc::new(meta.clone())));
         meta
     }
@@ -400,6 +401,7 @@ impl Hub {
     /// Keeps a goroutine count and sends it to the pages.
     pub fn add_goroutines(&self, g: Goroutines) {
         self.pprof_store().add_goroutines(g);
+        self.state().totals.goroutines(g.count);
         let _ = self.inner.tx.send(Live::Goroutines(g));
     }
 

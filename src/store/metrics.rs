@@ -17,8 +17,8 @@
 //! with Rust's shortest round-trip float form, so a value reads as the trace
 //! printed it (`0.056`, never `0.055999999999999994`).
 //!
-//! Goroutine counts would need the program's pprof endpoint, which gcviz
-//! does not read: there is no goroutine series.
+//! Goroutine counts and heap profiles come from the program's pprof
+//! endpoint (`input::pprof`): their series show once the first is read.
 
 use std::fmt::Write as _;
 
@@ -132,6 +132,10 @@ pub struct Totals {
     pub released_bytes: Option<u64>,
     pub scavenged_bytes: u64,
     pub rss_bytes: Option<u64>,
+    /// The last goroutine count read from the program's pprof endpoint.
+    pub goroutines: Option<u64>,
+    /// Heap profiles read from it.
+    pub heap_profiles: u64,
 }
 
 impl Default for Totals {
@@ -147,6 +151,8 @@ impl Default for Totals {
             released_bytes: None,
             scavenged_bytes: 0,
             rss_bytes: None,
+            goroutines: None,
+            heap_profiles: 0,
         }
     }
 }
@@ -209,6 +215,14 @@ impl Totals {
 
     pub fn rss(&mut self, s: &RssSample) {
         self.rss_bytes = Some(s.rss_kib * KIB);
+    }
+
+    pub fn goroutines(&mut self, count: u64) {
+        self.goroutines = Some(count);
+    }
+
+    pub fn heap_profile(&mut self) {
+        self.heap_profiles += 1;
     }
 }
 
@@ -464,6 +478,20 @@ pub fn render(st: &Status, t: &Totals, format: Format) -> String {
             "rss_bytes",
             "Resident memory of the program (VmRSS).",
             Value::Int(b),
+        );
+    }
+    if let Some(n) = t.goroutines {
+        w.gauge(
+            "goroutines",
+            "Goroutines in the program, from its pprof endpoint (the last count read).",
+            Value::Int(n),
+        );
+    }
+    if t.heap_profiles > 0 {
+        w.counter(
+            "heap_profiles",
+            "Heap profiles read from the program's pprof endpoint.",
+            Value::Int(t.heap_profiles),
         );
     }
     if let Some(g) = &t.last_gc {
