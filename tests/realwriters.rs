@@ -317,3 +317,29 @@ fn live_wrapper_runs_replayed_come_apart_exactly() {
         eprintln!("{name}: {} records exact, pass-through exact", got.len());
     }
 }
+
+/// `piece w0-353` `0.960` ` part1=353` `s ` ` part2=706` `8` ` end 53\n`
+/// `%: ...`: the bytes read `8%`, `68%` or `53%` as well (Go 1.21.13 pieces
+/// capture, gc 151). The last cycle printed `8%` at `@0.956s`; by `@0.960s`
+/// plus a cycle of at most the 85 ms its text leaves room for, the
+/// cumulative percent cannot have left 6 to 17: only `8%` is possible.
+#[test]
+fn a_percent_only_the_last_cycles_bound_tells_apart_is_rebuilt() {
+    let log = gunzip(&fixtures().join("traces/go1.21.13/realwriters-pieces.log.gz"));
+    let from = memmem::find(&log, b"gc 150 @0.956s").unwrap();
+    let to = from + memmem::find(&log[from..], b"gc 152 @").unwrap();
+    let to = to + memchr::memchr(b'\n', &log[to..]).unwrap() + 1;
+    let (out, stats) = scan(&log[from..to]);
+    let gcs: Vec<String> = out
+        .events
+        .iter()
+        .filter(|e| e.raw.starts_with(b"gc "))
+        .map(|e| String::from_utf8_lossy(&e.raw).into_owned())
+        .collect();
+    assert_eq!(gcs.len(), 3, "{gcs:?}");
+    assert_eq!(
+        gcs[1],
+        "gc 151 @0.960s 8%: 0.14+0.41+0.73 ms clock, 0.29+0.054/0.28/0+1.4 ms cpu, 15->15->8 MB, 17 MB goal, 0 MB stacks, 0 MB globals, 2 P"
+    );
+    assert_eq!(stats.unresolved, 0);
+}

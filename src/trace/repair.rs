@@ -62,6 +62,8 @@ pub struct Constraints<'a> {
     pub at_cost: &'a dyn Fn(f64) -> Option<u32>,
     /// The doubt a cumulative GC CPU percent carries (far from the last).
     pub pct_cost: &'a dyn Fn(u64) -> u32,
+    /// Is this GC CPU percent, at this place in the window, possible?
+    pub accept_pct: &'a dyn Fn(u64, Range<usize>) -> bool,
     /// Is this shape possible here (one process prints one shape)?
     pub accept_shape: &'a dyn Fn(Family) -> bool,
     /// The record must end exactly here.
@@ -203,7 +205,12 @@ impl<'w> Places<'w> {
         let value = |r: &Range<usize>| digits_to_u64(&window[r.clone()]);
         match piece {
             Piece::Lit(lit) => self.literal(lit).to_vec(),
-            Piece::Uint | Piece::CpuPct => self.numbers(Num::Uint),
+            Piece::Uint => self.numbers(Num::Uint),
+            Piece::CpuPct => {
+                let mut n = self.numbers(Num::Uint);
+                n.retain(|r| value(r).is_some_and(|v| (c.accept_pct)(v, r.clone())));
+                n
+            }
             // Durations and times are never signed: `@-1.5s` is not `@`
             // then other text `-` then `1.5`.
             Piece::Millis => {
@@ -487,6 +494,20 @@ fn swallowed(window: &[u8], spans: &[Range<usize>]) -> u32 {
 }
 
 /// The best alignment of any record shape in `window`, if one exists.
+/// The `@` times a gc record could have in `window` (each place that reads
+/// as one and that `c` accepts), once each.
+pub fn at_values(window: &[u8], c: &Constraints) -> Vec<f64> {
+    let mut places = Places::new(window);
+    let mut out: Vec<f64> = places
+        .candidates(Piece::At, c)
+        .iter()
+        .filter_map(|r| std::str::from_utf8(&window[r.clone()]).ok()?.parse().ok())
+        .collect();
+    out.sort_by(f64::total_cmp);
+    out.dedup();
+    out
+}
+
 pub fn align(window: &[u8], c: &Constraints) -> Option<Alignment> {
     let mut places = Places::new(window);
     let mut best: Option<(Cost, usize, Alignment)> = None;
@@ -760,6 +781,7 @@ mod tests {
             accept_procs: &any,
             at_cost: &|_| Some(0),
             pct_cost: &|_| 0,
+            accept_pct: &|_, _| true,
             accept_shape: &|_| true,
             end_at: None,
             max_gaps: 8,
@@ -825,6 +847,7 @@ mod tests {
             accept_procs: &any,
             at_cost: &|_| Some(0),
             pct_cost: &|_| 0,
+            accept_pct: &|_, _| true,
             accept_shape: &|_| true,
             end_at: None,
             max_gaps: 8,
@@ -844,6 +867,7 @@ mod tests {
             accept_procs: &|p| p == 2,
             at_cost: &|_| Some(0),
             pct_cost: &|_| 0,
+            accept_pct: &|_, _| true,
             accept_shape: &|f| f == Family::Gc(GcFormat::Go1_18),
             end_at: None,
             max_gaps: 8,
@@ -891,6 +915,7 @@ mod tests {
             accept_procs: &|p| p == 2,
             at_cost: &|_| Some(0),
             pct_cost: &|_| 0,
+            accept_pct: &|_, _| true,
             accept_shape: &|f| f == Family::Gc(GcFormat::Go1_18),
             end_at: None,
             max_gaps: 8,

@@ -6,6 +6,7 @@
 //! Pure: the caller passes the time in.
 
 use std::collections::VecDeque;
+use std::ops::Range;
 use std::sync::Arc;
 
 use memchr::{memchr, memrchr};
@@ -551,24 +552,88 @@ impl Scanner {
         complete.is_some_and(|c| c <= window_end)
     }
 
-    /// Aligns the window's first `end` bytes.
+    /// Aligns the window's first `end` bytes. A reading in doubt is looked
+    /// at again knowing how far the GC CPU percent can move: see
+    /// [`Self::align_knowing_the_pct`].
     fn align(&self, end: usize, end_at: Option<usize>) -> Option<Alignment> {
         let tl = &self.timeline;
-        let c = Constraints {
-            gc_cost: &|n| tl.gc_cost(n),
-            accept_procs: &|p| tl.accepts_procs(p),
-            at_cost: &|t| tl.at_cost(t),
-            pct_cost: &|p| tl.pct_cost(p),
-            accept_shape: &|f| tl.accepts_shape(f),
-            end_at,
-            max_gaps: self.limits.max_gaps,
-            before: if self.head > 0 {
-                Some(self.buf[self.head - 1])
-            } else {
-                self.prev
-            },
+        let window = &self.buf[self.head..self.head + end];
+        let align = |at_cost: &dyn Fn(f64) -> Option<u32>,
+                     accept_pct: &dyn Fn(u64, Range<usize>) -> bool|
+         -> Option<Alignment> {
+            let c = Constraints {
+                gc_cost: &|n| tl.gc_cost(n),
+                accept_procs: &|p| tl.accepts_procs(p),
+                at_cost,
+                pct_cost: &|p| tl.pct_cost(p),
+                accept_pct,
+                accept_shape: &|f| tl.accepts_shape(f),
+                end_at,
+                max_gaps: self.limits.max_gaps,
+                before: if self.head > 0 {
+                    Some(self.buf[self.head - 1])
+                } else {
+                    self.prev
+                },
+            };
+            repair::align(window, &c)
         };
-        repair::align(&self.buf[self.head..self.head + end], &c)
+        let first = align(&|t| tl.at_cost(t), &|_, _| true)?;
+        if !first.doubt {
+            return Some(first);
+        }
+        Some(self.align_knowing_the_pct(window, &align).unwrap_or(first))
+    }
+
+    /// The GC CPU percent is cumulative, so it can move only so far from the
+    /// last cycle's: how far depends on the record's own `@` and on how long
+    /// its phases took (its clock times, which come after the percent). For
+    /// each `@` the window offers, the readings whose percent is possible
+    /// (with every number after it as large as any clock time could be) are
+    /// aligned again. When only one record text is left among the cheapest,
+    /// and nothing in that reading is in doubt, it is the record; otherwise
+    /// `None`. No reading is dropped that the runtime could have printed.
+    fn align_knowing_the_pct(&self, window: &[u8], align: &AlignWith) -> Option<Alignment> {
+        let tl = &self.timeline;
+        let ats = {
+            let c = Constraints {
+                gc_cost: &|_| Some(0),
+                accept_procs: &|_| true,
+                at_cost: &|t| tl.at_cost(t),
+                pct_cost: &|_| 0,
+                accept_pct: &|_, _| true,
+                accept_shape: &|_| true,
+                end_at: None,
+                max_gaps: self.limits.max_gaps,
+                before: None,
+            };
+            repair::at_values(window, &c)
+        };
+        let mut best: Option<(Alignment, Vec<u8>)> = None;
+        let mut tie = false;
+        for at in ats {
+            tl.pct_bounds(at, 0.0)?;
+            let only_this = |t: f64| if t == at { tl.at_cost(t) } else { None };
+            let possible = |pct: u64, place: Range<usize>| {
+                let wall = most_clock_time_after(window, place.end);
+                tl.pct_bounds(at, wall)
+                    .is_none_or(|(low, high)| (low..=high).contains(&pct))
+            };
+            let Some(al) = align(&only_this, &possible) else {
+                continue;
+            };
+            let text = al.text(window);
+            match &best {
+                Some((b, t)) if al.score == b.score => tie |= *t != text || al.doubt,
+                Some((b, _)) if al.score > b.score => {}
+                _ => {
+                    tie = al.doubt;
+                    best = Some((al, text));
+                }
+            }
+        }
+        let (al, _) = best?;
+        (!tie).then_some(Alignment { doubt: false, ..al })
     }
 
     /// Other text sits between a record's last piece and a newline: that
@@ -860,6 +925,29 @@ impl Scanner {
 /// One record is never longer than this (a gc line with every number at its
 /// widest is under 400 bytes).
 const MAX_RECORD: usize = 1024;
+
+/// An alignment of the window with these `@` costs and percents allowed.
+type AlignWith<'a> = dyn Fn(&dyn Fn(f64) -> Option<u32>, &dyn Fn(u64, Range<usize>) -> bool) -> Option<Alignment>
+    + 'a;
+
+/// The most a record's clock times (up to five, Go 1.5's count; each in
+/// its own run of digits, `+` between them) could add up to, in seconds, if
+/// they are among the digits of `window` from `from` on: each run counted
+/// as all its digits read as one number of milliseconds (`0.960` as 960),
+/// more than any part of it could read.
+fn most_clock_time_after(window: &[u8], from: usize) -> f64 {
+    let mut runs: Vec<f64> = window[from.min(window.len())..]
+        .split(|b| !(b.is_ascii_digit() || *b == b'.'))
+        .map(|run| {
+            run.iter()
+                .filter(|b| b.is_ascii_digit())
+                .fold(0.0, |n, &d| (n * 10.0 + f64::from(d - b'0')).min(1e12))
+        })
+        .filter(|&ms| ms > 0.0)
+        .collect();
+    runs.sort_by(|a, b| b.total_cmp(a));
+    runs.iter().take(5).sum::<f64>() / 1000.0
+}
 
 /// The start of a record: its first piece and the number after it.
 fn looks_like_record(text: &[u8]) -> bool {
