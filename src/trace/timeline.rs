@@ -86,7 +86,7 @@ impl Timeline {
     /// CPU, so `S·u` (S the time the percent was taken, near `@` plus the
     /// cycle's clock times) moves by no more than the time that passed.
     /// With a point of slack each way for the truncation, this holds on all
-    /// 10,645 pairs of consecutive gc records in the committed captures.
+    /// 11,089 pairs of consecutive gc records in the committed traces.
     pub(super) fn pct_bounds(&self, at_s: f64, wall_s: f64) -> Option<(u64, u64)> {
         let (last_at, last) = (self.last_at_s?, self.last_pct? as f64);
         let before = last_at.max(0.001);
