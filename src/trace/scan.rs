@@ -368,7 +368,7 @@ impl Scanner {
 
     /// End of stream: everything held is decided.
     pub fn finish(&mut self, sink: &mut impl Sink) {
-        self.pump(Flush::Eof, sink);
+        self.flush(sink);
     }
 
     /// Decides everything held now, as at the end of the stream, when what
@@ -609,13 +609,14 @@ impl Scanner {
             };
             repair::at_values(window, &c)
         };
+        let room = ClockRoom::new(window);
         let mut best: Option<(Alignment, Vec<u8>)> = None;
         let mut tie = false;
         for at in ats {
             tl.pct_bounds(at, 0.0)?;
             let only_this = |t: f64| if t == at { tl.at_cost(t) } else { None };
             let possible = |pct: u64, place: Range<usize>| {
-                let wall = most_clock_time_after(window, place.end);
+                let wall = room.after(window, place.end);
                 tl.pct_bounds(at, wall)
                     .is_none_or(|(low, high)| (low..=high).contains(&pct))
             };
@@ -931,22 +932,70 @@ type AlignWith<'a> = dyn Fn(&dyn Fn(f64) -> Option<u32>, &dyn Fn(u64, Range<usiz
     + 'a;
 
 /// The most a record's clock times (up to five, Go 1.5's count; each in
-/// its own run of digits, `+` between them) could add up to, in seconds, if
-/// they are among the digits of `window` from `from` on: each run counted
-/// as all its digits read as one number of milliseconds (`0.960` as 960),
-/// more than any part of it could read.
-fn most_clock_time_after(window: &[u8], from: usize) -> f64 {
-    let mut runs: Vec<f64> = window[from.min(window.len())..]
-        .split(|b| !(b.is_ascii_digit() || *b == b'.'))
-        .map(|run| {
-            run.iter()
-                .filter(|b| b.is_ascii_digit())
-                .fold(0.0, |n, &d| (n * 10.0 + f64::from(d - b'0')).min(1e12))
-        })
-        .filter(|&ms| ms > 0.0)
-        .collect();
-    runs.sort_by(|a, b| b.total_cmp(a));
-    runs.iter().take(5).sum::<f64>() / 1000.0
+/// its own run of digits, `+` between them) could add up to if they are
+/// among the digits of a window from some place on: each run counted as all
+/// its digits read as one number of milliseconds (`0.960` as 960), more than
+/// any part of it could read. Built once per window: every percent place
+/// asks.
+struct ClockRoom {
+    /// Runs of digits and dots: where each starts and ends.
+    runs: Vec<Range<usize>>,
+    /// For each run, the five largest values among it and the runs after.
+    largest: Vec<[f64; 5]>,
+}
+
+impl ClockRoom {
+    fn new(window: &[u8]) -> Self {
+        let mut runs = Vec::new();
+        let mut at = 0;
+        while at < window.len() {
+            let len = window[at..].iter().take_while(|&&b| is_run_byte(b)).count();
+            if len > 0 {
+                runs.push(at..at + len);
+            }
+            at += len.max(1);
+        }
+        let mut largest = vec![[0.0; 5]; runs.len()];
+        let mut top = [0.0; 5];
+        for (i, r) in runs.iter().enumerate().rev() {
+            top = with(top, run_ms(&window[r.clone()]));
+            largest[i] = top;
+        }
+        ClockRoom { runs, largest }
+    }
+
+    /// The room from `from` on, in seconds: a run `from` cuts counts from
+    /// there.
+    fn after(&self, window: &[u8], from: usize) -> f64 {
+        let next = self.runs.partition_point(|r| r.start < from);
+        let mut top = self.largest.get(next).copied().unwrap_or([0.0; 5]);
+        if let Some(cut) = next.checked_sub(1).map(|i| &self.runs[i])
+            && cut.end > from
+        {
+            top = with(top, run_ms(&window[from..cut.end]));
+        }
+        top.iter().sum::<f64>() / 1000.0
+    }
+}
+
+fn is_run_byte(b: u8) -> bool {
+    b.is_ascii_digit() || b == b'.'
+}
+
+/// A run's digits read as one number of milliseconds.
+fn run_ms(run: &[u8]) -> f64 {
+    run.iter()
+        .filter(|b| b.is_ascii_digit())
+        .fold(0.0, |n, &d| (n * 10.0 + f64::from(d - b'0')).min(1e12))
+}
+
+/// The five largest of `top` and `v`.
+fn with(mut top: [f64; 5], v: f64) -> [f64; 5] {
+    if v > top[4] {
+        top[4] = v;
+        top.sort_by(|a, b| b.total_cmp(a));
+    }
+    top
 }
 
 /// The start of a record: its first piece and the number after it.
@@ -975,5 +1024,37 @@ impl Scanner {
     /// Text that began a record but could not be rebuilt, passed through.
     pub(crate) fn packet_unresolved(&mut self) {
         self.stats.unresolved += 1;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    /// The room computed afresh from `from`: every run after it, sorted.
+    fn room_afresh(window: &[u8], from: usize) -> f64 {
+        let mut runs: Vec<f64> = window[from.min(window.len())..]
+            .split(|&b| !is_run_byte(b))
+            .map(run_ms)
+            .filter(|&ms| ms > 0.0)
+            .collect();
+        runs.sort_by(|a, b| b.total_cmp(a));
+        runs.iter().take(5).sum::<f64>() / 1000.0
+    }
+
+    proptest! {
+        #![proptest_config(crate::trace::proptest_config())]
+
+        #[test]
+        fn clock_room_built_once_answers_as_a_fresh_look_would(
+            window in "[0-9. a+/%]{0,80}",
+            from in 0..90usize,
+        ) {
+            let w = window.as_bytes();
+            let from = from.min(w.len());
+            prop_assert_eq!(ClockRoom::new(w).after(w, from), room_afresh(w, from));
+        }
     }
 }
